@@ -1,0 +1,70 @@
+/// One of the 16384 cluster hash slots.
+///
+/// The slot of a key is `CRC16/XMODEM(key) & 16383`, where only the hash tag is hashed when the key
+/// has one. The hash-tag rule mirrors Valkey's `cluster.c:keyHashSlot`:
+///
+/// ```
+///   find the FIRST '{'                      no '{'            -> hash the whole key
+///   find the FIRST '}' after it             no '}'            -> hash the whole key
+///                                           "{}" (empty tag)  -> hash the whole key
+///   otherwise hash the bytes strictly between them
+///
+///   "{user1000}.following"  -> hashes "user1000"
+///   "foo{}{bar}"            -> hashes "foo{}{bar}"  (the first tag is empty)
+///   "foo{{bar}}zap"         -> hashes "{bar"
+/// ```
+public struct HashSlot: RawRepresentable, Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// Number of slots in a Valkey cluster.
+    public static let count = 16384
+
+    public let rawValue: UInt16
+
+    /// `nil` when `rawValue >= 16384`.
+    public init?(rawValue: UInt16) {
+        guard Int(rawValue) < HashSlot.count else { return nil }
+        self.rawValue = rawValue
+    }
+
+    /// Used internally when the value is masked already.
+    init(masked: UInt16) {
+        self.rawValue = masked & 0x3FFF
+    }
+
+    /// The slot of `key`, hash tags included.
+    public init<Bytes: Sequence>(key: Bytes) where Bytes.Element == UInt8 {
+        var hasher = KeyHasher()
+        for byte in key { hasher.update(byte) }
+        self = hasher.slot
+    }
+
+    /// The slot of the UTF-8 bytes of `key`.
+    public init(key: String) {
+        self.init(key: key.utf8)
+    }
+
+    /// CRC16/XMODEM (polynomial 0x1021, initial value 0, no reflection) as used by Valkey's `crc16.c`.
+    public static func crc16<Bytes: Sequence>(_ bytes: Bytes) -> UInt16 where Bytes.Element == UInt8 {
+        var crc: UInt16 = 0
+        for byte in bytes { crc = crc16Step(crc, byte) }
+        return crc
+    }
+
+    public static func < (lhs: HashSlot, rhs: HashSlot) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String { String(rawValue) }
+}
+
+/// One table-driven CRC16/XMODEM step.
+@inline(__always)
+func crc16Step(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
+    (crc &<< 8) ^ crc16Table[Int(UInt8(truncatingIfNeeded: crc &>> 8) ^ byte)]
+}
+
+/// 256-entry lookup table for polynomial 0x1021, computed once.
+let crc16Table: [UInt16] = (0..<256).map { index -> UInt16 in
+    var crc = UInt16(index) << 8
+    for _ in 0..<8 {
+        crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+    }
+    return crc
+}

@@ -1,0 +1,53 @@
+/// Streaming form of `HashSlot(key:)`: feed a key in any number of chunks and read `slot` at the end.
+///
+/// Two CRCs run side by side because whether the hash tag counts is only known once its closing
+/// brace arrives (or the key ends):
+///
+/// ```
+///   phase .searching   no '{' seen yet          whole-key CRC only
+///   phase .inTag       after the first '{'      whole-key CRC + tag CRC
+///   phase .tagClosed   first '}' after >=1 byte  slot = tag CRC  (whole-key CRC no longer needed)
+///   phase .whole       "{}" seen first          slot = whole-key CRC
+/// ```
+/// No allocation; 6 bytes of state.
+public struct KeyHasher: Sendable {
+    private enum Phase: UInt8, Sendable { case searching, inTag, tagClosed, whole }
+
+    private var wholeCRC: UInt16 = 0
+    private var tagCRC: UInt16 = 0
+    private var phase: Phase = .searching
+    private var tagHasBytes = false
+
+    public init() {}
+
+    /// Feeds the next bytes of the key.
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        for byte in bytes { update(byte) }
+    }
+
+    @inline(__always)
+    mutating func update(_ byte: UInt8) {
+        switch phase {
+        case .searching:
+            wholeCRC = crc16Step(wholeCRC, byte)
+            if byte == UInt8(ascii: "{") { phase = .inTag }
+        case .inTag:
+            wholeCRC = crc16Step(wholeCRC, byte)
+            if byte == UInt8(ascii: "}") {
+                phase = tagHasBytes ? .tagClosed : .whole
+            } else {
+                tagCRC = crc16Step(tagCRC, byte)
+                tagHasBytes = true
+            }
+        case .tagClosed:
+            break
+        case .whole:
+            wholeCRC = crc16Step(wholeCRC, byte)
+        }
+    }
+
+    /// The slot of the bytes fed so far.
+    public var slot: HashSlot {
+        HashSlot(masked: phase == .tagClosed ? tagCRC : wholeCRC)
+    }
+}

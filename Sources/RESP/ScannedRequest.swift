@@ -1,0 +1,86 @@
+/// One client request, as the request scanner saw it go by.
+public struct ScannedRequest: Equatable, Sendable {
+    public var format: RequestFormat
+    /// Bytes of this request on the wire (inline: the line including its terminator).
+    public var wireBytes: Int
+    /// What Valkey counts as network-bytes-in (ACCOUNTING §2.1): `wireBytes` for multibulk; for
+    /// inline the reconstruction Σ(unescaped argument lengths) + (argc − 1) + 2.
+    public var countedBytes: Int
+    public var argumentCount: Int
+    /// The command (the subcommand's row for container commands); `.unknown` for unknown names
+    /// and unknown subcommands (Valkey rejects both before running anything).
+    public var command: CommandIdentity
+    /// Per the table's arity (negative = at least); for container commands the subcommand's.
+    public var arityIsValid: Bool
+    /// Slot of the keys, as `db.c:getKeysFromCommand` finds them. Reported for every known
+    /// command, also with an invalid arity (then Valkey rejects it before looking at keys).
+    public var keys: KeyOutcome
+    public var keyCount: Int
+    /// Protocol-state change; `.ordinary` for unknown commands and invalid arity.
+    public var effect: CommandEffect
+    /// May block: BLPOP & co, WAIT, WAITAOF; XREAD/XREADGROUP only with a BLOCK option.
+    public var isBlocking: Bool
+    public var isWrite: Bool
+
+    public init(
+        format: RequestFormat, wireBytes: Int, countedBytes: Int, argumentCount: Int,
+        command: CommandIdentity, arityIsValid: Bool, keys: KeyOutcome, keyCount: Int,
+        effect: CommandEffect, isBlocking: Bool, isWrite: Bool
+    ) {
+        self.format = format
+        self.wireBytes = wireBytes
+        self.countedBytes = countedBytes
+        self.argumentCount = argumentCount
+        self.command = command
+        self.arityIsValid = arityIsValid
+        self.keys = keys
+        self.keyCount = keyCount
+        self.effect = effect
+        self.isBlocking = isBlocking
+        self.isWrite = isWrite
+    }
+}
+
+public enum RequestFormat: Equatable, Sendable {
+    /// `*N\r\n` then N × `$len\r\n<bytes>\r\n`.
+    case multibulk
+    /// A text line split like `sdssplitargs`.
+    case inline
+}
+
+/// Which slot a request's keys map to.
+public enum KeyOutcome: Hashable, Sendable {
+    /// No keys: keyless command, or Valkey's key procedure found none.
+    case none
+    /// Every key hashes to this slot.
+    case slot(HashSlot)
+    /// Keys in more than one slot; Valkey answers CROSSSLOT. `first` is the first key's slot
+    /// (8.x with io-threads counts the request there).
+    case crossSlot(first: HashSlot)
+}
+
+public enum CommandEffect: Equatable, Sendable {
+    case ordinary
+    case multi, exec, discard
+    /// SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE with `channels` arguments.
+    case subscribe(PubSubKind, channels: Int)
+    /// `channels == 0`: "all" (one reply per current subscription: an open-ended number).
+    case unsubscribe(PubSubKind, channels: Int)
+    /// HELLO [protover ...]; nil when absent or not an integer.
+    case hello(protocolVersion: Int?)
+    case reset, quit, monitor
+    /// CLIENT REPLY ON|OFF|SKIP (any other mode is a syntax error: `.ordinary`).
+    case clientReply(ClientReplyMode)
+    /// SYNC, PSYNC: the connection becomes a replication pipe.
+    case replicationHandshake
+    /// EVAL/EVAL_RO: whether the body starts with "#!"; EVALSHA*: nil; FCALL*: true.
+    case script(shebang: Bool?)
+    /// CONFIG RESETSTAT.
+    case resetStat
+    /// CLUSTER FAILOVER, CLUSTER RESET, CLUSTER REPLICATE, FAILOVER, REPLICAOF, SLAVEOF.
+    case roleChange
+}
+
+public enum PubSubKind: Equatable, Sendable { case classic, pattern, sharded }
+
+public enum ClientReplyMode: Equatable, Sendable { case on, off, skip }

@@ -1,0 +1,70 @@
+import Testing
+@testable import RESP
+
+/// Feeding a stream whole, split in two at every position, byte by byte, or in seeded random
+/// chunks must give the same sequence of results.
+@Suite("Chunking independence")
+struct ChunkingPropertyTests {
+    static let requestStream: [UInt8] = {
+        var stream: [UInt8] = []
+        stream += RESPEncoder.command(["SET", "{a}k", "value"])
+        stream += RESPEncoder.command(["MSET", "a", "1", "b", "2"])
+        stream += Array("*0\r\n".utf8)
+        stream += RESPEncoder.command(["EVAL", "#!lua\nreturn 1", "1", "k"])
+        stream += Array("GET  \"q k\"\r\n".utf8)
+        stream += RESPEncoder.command(["XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "s", ">"])
+        stream += Array("\r\nPING\n".utf8)
+        stream += RESPEncoder.command(["ZUNIONSTORE", "{z}d", "2", "{z}a", "{z}b"])
+        stream += RESPEncoder.command(["CLIENT", "REPLY", "SKIP"])
+        stream += RESPEncoder.command(["SORT", "a", "LIMIT", "0", "1", "STORE", "b"])
+        stream += RESPEncoder.command(["OBJECT", "ENCODING", String(repeating: "x", count: 100)])
+        stream += Array("*1\r\n$3\r\nGE".utf8) + Array("T\r\n".utf8)
+        return stream
+    }()
+
+    static let replyStream: [UInt8] = Array((
+        "+OK\r\n-MOVED 1 h:1\r\n:1\r\n$5\r\nhello\r\n$-1\r\n*2\r\n+OK\r\n$1\r\nv\r\n_\r\n#t\r\n,1.5\r\n(123\r\n"
+            + "!5\r\nOOM x\r\n=8\r\ntxt:abcd\r\n%1\r\n+a\r\n:1\r\n~1\r\n+x\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n"
+            + "$?\r\n;2\r\nab\r\n;0\r\n*?\r\n:1\r\n*?\r\n.\r\n.\r\n|1\r\n+k\r\n+v\r\n*1\r\n:1\r\n"
+            + "*3\r\n$9\r\nsubscribe\r\n$4\r\n{c}x\r\n:1\r\n+1339518083.107412 [0 127.0.0.1:60866] \"keys\"\r\n"
+    ).utf8)
+
+    @Test func requestsSplitAnywhere() {
+        let stream = ChunkingPropertyTests.requestStream
+        let whole = scanRequests(stream)
+        #expect(whole.count == 11)
+        for split in 0...stream.count {
+            #expect(scanRequests(stream, chunks: [split]) == whole, "split at \(split)")
+        }
+        #expect(scanRequests(stream, chunks: Array(repeating: 1, count: stream.count)) == whole)
+        var generator = SeededGenerator(seed: 2024)
+        for _ in 0..<200 {
+            let chunks = (0..<stream.count).map { _ in Int.random(in: 1...17, using: &generator) }
+            #expect(scanRequests(stream, chunks: chunks) == whole)
+        }
+    }
+
+    @Test func repliesSplitAnywhere() {
+        let stream = ChunkingPropertyTests.replyStream
+        let whole = scanReplies(stream)
+        #expect(whole.count == 20)
+        for split in 0...stream.count {
+            #expect(scanReplies(stream, chunks: [split]) == whole, "split at \(split)")
+        }
+        #expect(scanReplies(stream, chunks: Array(repeating: 1, count: stream.count)) == whole)
+        var generator = SeededGenerator(seed: 42)
+        for _ in 0..<200 {
+            let chunks = (0..<stream.count).map { _ in Int.random(in: 1...17, using: &generator) }
+            #expect(scanReplies(stream, chunks: chunks) == whole)
+        }
+    }
+
+    @Test func malformedStreamsFailAtTheSameByteWhateverTheChunking() {
+        let stream = RESPEncoder.command(["GET", "a"]) + Array("*1\r\n!3\r\n".utf8)
+        let whole = scanRequests(stream)
+        for split in 0...stream.count {
+            #expect(scanRequests(stream, chunks: [split]) == whole)
+        }
+        #expect(whole.last == .malformed(.expectedDollar(got: UInt8(ascii: "!"))))
+    }
+}

@@ -1,0 +1,158 @@
+import Testing
+@testable import RESP
+
+private func reply(_ text: String) -> ScannedReply? {
+    frames(scanReplies(Array(text.utf8))).first
+}
+
+@Suite("ReplyScanner")
+struct ReplyScannerTests {
+    @Test func scalarTypes() throws {
+        let ok = try #require(reply("+OK\r\n"))
+        #expect(ok == ScannedReply(wireBytes: 5, type: .simpleString, simple: .ok))
+        #expect(reply("+QUEUED\r\n")?.simple == .queued)
+        #expect(reply("+RESET\r\n")?.simple == .reset)
+        #expect(reply("+PONG\r\n")?.simple == .pong)
+        #expect(reply("+OKAY\r\n")?.simple == .other)
+        #expect(reply("+1339518083.107412 [0 127.0.0.1:60866] \"keys\" \"*\"\r\n")?.simple == .monitorLine)
+        #expect(reply("+1339518083 x\r\n")?.simple == .other)
+        #expect(reply(":1000\r\n") == ScannedReply(wireBytes: 7, type: .integer))
+        #expect(reply("$5\r\nhello\r\n") == ScannedReply(wireBytes: 11, type: .bulkString))
+        #expect(reply("$0\r\n\r\n")?.wireBytes == 6)
+        #expect(reply("$-1\r\n") == ScannedReply(wireBytes: 5, type: .bulkString, isNull: true))
+        #expect(reply("*-1\r\n") == ScannedReply(wireBytes: 5, type: .array, isNull: true))
+        #expect(reply("_\r\n") == ScannedReply(wireBytes: 3, type: .null, isNull: true))
+        #expect(reply("#t\r\n")?.type == .boolean)
+        #expect(reply(",3.14\r\n")?.type == .double)
+        #expect(reply(",-inf\r\n")?.type == .double)
+        #expect(reply("(3492890328409238509324850943850943825024385\r\n")?.type == .bigNumber)
+        #expect(reply("=15\r\ntxt:Some string\r\n") == ScannedReply(wireBytes: 22, type: .verbatimString))
+        let blob = try #require(reply("!21\r\nSYNTAX invalid syntax\r\n"))
+        #expect(blob.type == .blobError)
+        #expect(blob.error == .other)
+        #expect(reply("!10\r\nNOAUTH xyz\r\n")?.error == .noAuth)
+    }
+
+    @Test func errorsClassified() {
+        let cases: [(String, ReplyError)] = [
+            ("MOVED 3999 127.0.0.1:6381", .moved), ("ASK 3999 127.0.0.1:6381", .ask),
+            ("TRYAGAIN Multiple keys request during rehashing of slot", .tryAgain),
+            ("CROSSSLOT Keys in request don't hash to the same slot", .crossSlot),
+            ("CLUSTERDOWN The cluster is down", .clusterDown),
+            ("READONLY You can't write against a read only replica.", .readOnly),
+            ("LOADING Valkey is loading the dataset in memory", .loading),
+            ("OOM command not allowed when used memory > 'maxmemory'.", .outOfMemory),
+            ("BUSY Valkey is busy running a script.", .busy), ("BUSYKEY Target key name already exists.", .other),
+            ("NOSCRIPT No matching script.", .noScript), ("NOAUTH Authentication required.", .noAuth),
+            ("NOPERM User default has no permissions", .noPermission),
+            ("EXECABORT Transaction discarded because of previous errors.", .execAbort),
+            ("WRONGTYPE Operation against a key holding the wrong kind of value", .wrongType),
+            ("MASTERDOWN Link with MASTER is down", .masterDown), ("NOREPLICAS Not enough good replicas", .noReplicas),
+            ("MISCONF Errors writing to the AOF file", .misconfigured),
+            ("UNBLOCKED force unblock from blocking operation, instance state changed", .unblocked),
+            ("ERR unknown command 'foo', with args beginning with: ", .unknownCommand),
+            ("ERR unknown subcommand 'x'. Try OBJECT HELP.", .unknownSubcommand),
+            ("ERR wrong number of arguments for 'get' command", .wrongArity),
+            ("ERR Protocol error: invalid multibulk length", .protocol),
+            ("ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", .notAllowedInContext),
+            ("ERR syntax error", .other), ("ASKING", .other), ("MOVED", .moved),
+        ]
+        for (message, expected) in cases {
+            let scanned = reply("-\(message)\r\n")
+            #expect(scanned?.error == expected, "\(message)")
+            #expect(scanned?.type == .simpleError)
+        }
+    }
+
+    @Test func aggregates() throws {
+        let exec = try #require(reply("*2\r\n+OK\r\n$1\r\nv\r\n"))
+        #expect(exec.elementCount == 2)
+        #expect(exec.elementEndOffsetSum == 25)
+        #expect(exec.wireBytes == 16)
+        let map = try #require(reply("%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n"))
+        #expect(map.type == .map)
+        #expect(map.elementCount == 4)
+        #expect(reply("~2\r\n+a\r\n+b\r\n")?.type == .set)
+        #expect(reply("*0\r\n") == ScannedReply(wireBytes: 4, type: .array))
+        #expect(reply("%0\r\n")?.type == .map)
+        let nested = try #require(reply("*2\r\n*2\r\n:1\r\n:2\r\n%1\r\n+k\r\n*1\r\n_\r\n"))
+        #expect(nested.elementCount == 2)
+        #expect(nested.elementEndOffsetSum == 16 + 31)
+        #expect(nested.wireBytes == 31)
+    }
+
+    @Test func streamedValues() throws {
+        let string = try #require(reply("$?\r\n;4\r\nHell\r\n;5\r\no wor\r\n;1\r\nd\r\n;0\r\n"))
+        #expect(string.type == .bulkString)
+        #expect(string.wireBytes == 36)
+        let array = try #require(reply("*?\r\n:1\r\n:2\r\n:3\r\n.\r\n"))
+        #expect(array.elementCount == 3)
+        #expect(array.elementEndOffsetSum == 8 + 12 + 16)
+        #expect(array.wireBytes == 19)
+        let map = try #require(reply("%?\r\n+a\r\n:1\r\n+b\r\n:2\r\n.\r\n"))
+        #expect(map.elementCount == 4)
+        #expect(reply("~?\r\n*?\r\n.\r\n.\r\n")?.elementCount == 1)
+        #expect(scanReplies(Array(".\r\n".utf8)) == [.malformed(.unexpectedEnd)])
+        #expect(scanReplies(Array("*1\r\n.\r\n".utf8)) == [.malformed(.unexpectedEnd)])
+    }
+
+    @Test func attributes() throws {
+        let text = "|1\r\n+key-popularity\r\n*2\r\n$1\r\na\r\n,0.1923\r\n*2\r\n:2039123\r\n:9543892\r\n"
+        let scanned = try #require(reply(text))
+        #expect(scanned.wireBytes == text.utf8.count)
+        #expect(scanned.type == .array)
+        #expect(scanned.elementCount == 2)
+        // Offsets are from the value's start, after the attribute (63 - 50 = 13 bytes of header-less value).
+        #expect(scanned.elementEndOffsetSum == 14 + 24)
+        // An attribute inside an aggregate is not an element.
+        let inner = try #require(reply("*2\r\n|1\r\n+a\r\n+b\r\n:1\r\n:2\r\n"))
+        #expect(inner.elementCount == 2)
+        #expect(reply("|0\r\n+OK\r\n")?.simple == .ok)
+    }
+
+    @Test func pubSubFrames() throws {
+        let message = try #require(reply("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n"))
+        #expect(message.pubSub == .message)
+        #expect(message.channelSlot == slot("ch"))
+        let push = try #require(reply(">3\r\n$8\r\nsmessage\r\n$4\r\n{c}1\r\n$1\r\nx\r\n"))
+        #expect(push.type == .push)
+        #expect(push.pubSub == .smessage)
+        #expect(push.channelSlot == slot("c"))
+        #expect(reply(">4\r\n+PMESSAGE\r\n+p*\r\n+pc\r\n+m\r\n")?.pubSub == .pmessage)
+        #expect(reply("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")?.pubSub == .subscribe)
+        #expect(reply("*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n")?.channelSlot == nil)
+        #expect(reply(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n")?.pubSub == .invalidate)
+        #expect(reply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")?.pubSub == .pong)
+        #expect(reply("*2\r\n$3\r\nget\r\n$1\r\nk\r\n")?.pubSub == nil)
+        #expect(reply("~2\r\n$7\r\nmessage\r\n$1\r\nk\r\n")?.pubSub == nil)  // sets are not messages
+    }
+
+    @Test func malformedAndLimits() {
+        #expect(scanReplies(Array("?\r\n".utf8)) == [.malformed(.invalidTypeByte(UInt8(ascii: "?")))])
+        #expect(scanReplies(Array("+OK\rx".utf8)) == [.malformed(.missingCRLF)])
+        #expect(scanReplies(Array("$1\r\nab\r\n".utf8)) == [.malformed(.missingCRLF)])
+        #expect(scanReplies(Array("$x\r\n".utf8)) == [.malformed(.invalidLength)])
+        #expect(scanReplies(Array("%-1\r\n".utf8)) == [.malformed(.invalidLength)])
+        #expect(scanReplies(Array("$-2\r\n".utf8)) == [.malformed(.invalidLength)])
+        var limits = RESPLimits.valkeyDefaults
+        limits.maxBulkLength = 4
+        #expect(scanReplies(Array("$5\r\nhello\r\n".utf8), limits: limits) == [.malformed(.bulkTooLarge)])
+        limits.maxNestingDepth = 3
+        #expect(scanReplies(Array("*1\r\n*1\r\n*1\r\n:1\r\n".utf8), limits: limits).count == 1)
+        #expect(scanReplies(Array("*1\r\n*1\r\n*1\r\n*1\r\n:1\r\n".utf8), limits: limits) == [.malformed(.nestingTooDeep)])
+        let deep = String(repeating: "*1\r\n", count: 129) + ":1\r\n"
+        #expect(scanReplies(Array(deep.utf8)) == [.malformed(.nestingTooDeep)])
+        let ok = String(repeating: "*1\r\n", count: 128) + ":1\r\n"
+        #expect(frames(scanReplies(Array(ok.utf8))).count == 1)
+    }
+
+    @Test func clusterSlotStatsReply() throws {
+        let resp3 = "*1\r\n*2\r\n:0\r\n%4\r\n$9\r\nkey-count\r\n:1\r\n$8\r\ncpu-usec\r\n:10\r\n$16\r\nnetwork-bytes-in\r\n:33\r\n$17\r\nnetwork-bytes-out\r\n:5\r\n"
+        let scanned = try #require(reply(resp3))
+        #expect(scanned.wireBytes == resp3.utf8.count)
+        #expect(scanned.elementCount == 1)
+        let decoded = try #require(try RESPValueDecoder.decode(ArraySlice(resp3.utf8)))
+        #expect(decoded.consumed == resp3.utf8.count)
+        #expect(decoded.0.array?.first?.array?[1].pairs?.count == 4)
+    }
+}
