@@ -1,0 +1,90 @@
+import RESP
+
+/// The running per-slot counters of one event loop, for both views.
+///
+/// Storage is allocated once (16384 slots × 2 views × 24 bytes, about 786 KiB) and never grows, so
+/// recording a command is a few additions into fixed memory: no allocation, no hashing, no locks.
+/// A shard is confined to the loop thread that owns it; other threads see its contents only through
+/// a ``LedgerSnapshot`` taken on that thread.
+public final class LedgerShard {
+    private let wireSlots: UnsafeMutablePointer<SlotCounters>
+    private let nodeSlots: UnsafeMutablePointer<SlotCounters>
+    private let wireBuckets: UnsafeMutablePointer<SlotCounters>
+    /// One bit per slot where a script ran: the node counts inner-call replies there that never cross
+    /// the wire, so the two sides may differ there for a reason the reconciliation names.
+    private let scriptSlotBits: UnsafeMutablePointer<UInt64>
+    private static let scriptWords = HashSlot.count / 64
+
+    public init() {
+        wireSlots = .allocate(capacity: HashSlot.count)
+        wireSlots.initialize(repeating: .zero, count: HashSlot.count)
+        nodeSlots = .allocate(capacity: HashSlot.count)
+        nodeSlots.initialize(repeating: .zero, count: HashSlot.count)
+        wireBuckets = .allocate(capacity: Bucket.allCases.count)
+        wireBuckets.initialize(repeating: .zero, count: Bucket.allCases.count)
+        scriptSlotBits = .allocate(capacity: Self.scriptWords)
+        scriptSlotBits.initialize(repeating: 0, count: Self.scriptWords)
+    }
+
+    deinit {
+        wireSlots.deallocate()
+        nodeSlots.deallocate()
+        wireBuckets.deallocate()
+        scriptSlotBits.deallocate()
+    }
+
+    // MARK: recording (hot path)
+
+    @inline(__always)
+    public func recordWire(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
+        let counters = wireSlots + Int(slot.rawValue)
+        counters.pointee.commands &+= commands
+        counters.pointee.bytesIn &+= UInt64(bytesIn)
+        counters.pointee.bytesOut &+= UInt64(bytesOut)
+    }
+
+    @inline(__always)
+    public func recordWire(bucket: Bucket, commands: UInt64, bytesIn: Int, bytesOut: Int) {
+        let counters = wireBuckets + bucket.rawValue
+        counters.pointee.commands &+= commands
+        counters.pointee.bytesIn &+= UInt64(bytesIn)
+        counters.pointee.bytesOut &+= UInt64(bytesOut)
+    }
+
+    @inline(__always)
+    public func recordNode(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
+        let counters = nodeSlots + Int(slot.rawValue)
+        counters.pointee.commands &+= commands
+        counters.pointee.bytesIn &+= UInt64(bytesIn)
+        counters.pointee.bytesOut &+= UInt64(bytesOut)
+    }
+
+    @inline(__always)
+    public func markScript(slot: HashSlot) {
+        let index = Int(slot.rawValue)
+        scriptSlotBits[index >> 6] |= 1 << UInt64(index & 63)
+    }
+
+    // MARK: reading
+
+    public func wire(_ slot: HashSlot) -> SlotCounters { wireSlots[Int(slot.rawValue)] }
+    public func node(_ slot: HashSlot) -> SlotCounters { nodeSlots[Int(slot.rawValue)] }
+    public func wire(_ bucket: Bucket) -> SlotCounters { wireBuckets[bucket.rawValue] }
+
+    /// A copy of everything, for other threads. Costs one pass over the counters; take it on the loop.
+    public func snapshot() -> LedgerSnapshot {
+        LedgerSnapshot(
+            wire: Array(UnsafeBufferPointer(start: wireSlots, count: HashSlot.count)),
+            node: Array(UnsafeBufferPointer(start: nodeSlots, count: HashSlot.count)),
+            buckets: Array(UnsafeBufferPointer(start: wireBuckets, count: Bucket.allCases.count)),
+            scriptSlotBits: Array(UnsafeBufferPointer(start: scriptSlotBits, count: Self.scriptWords)))
+    }
+
+    /// Zeroes every counter: the start of a new epoch.
+    public func reset() {
+        wireSlots.update(repeating: .zero, count: HashSlot.count)
+        nodeSlots.update(repeating: .zero, count: HashSlot.count)
+        wireBuckets.update(repeating: .zero, count: Bucket.allCases.count)
+        scriptSlotBits.update(repeating: 0, count: Self.scriptWords)
+    }
+}

@@ -1,0 +1,106 @@
+import Ledger
+import RESP
+import Testing
+
+@Suite("LedgerShard")
+struct LedgerShardTests {
+    @Test("records into slots and buckets, snapshots and resets")
+    func recordSnapshotReset() {
+        let shard = LedgerShard()
+        let slot = HashSlot(key: "foo")
+        shard.recordWire(slot: slot, commands: 1, bytesIn: 33, bytesOut: 5)
+        shard.recordWire(slot: slot, commands: 1, bytesIn: 22, bytesOut: 11)
+        shard.recordNode(slot: slot, commands: 1, bytesIn: 33, bytesOut: 5)
+        shard.recordWire(bucket: .keyless, commands: 1, bytesIn: 14, bytesOut: 7)
+        shard.markScript(slot: slot)
+
+        let snapshot = shard.snapshot()
+        #expect(snapshot[.wire, slot] == SlotCounters(commands: 2, bytesIn: 55, bytesOut: 16))
+        #expect(snapshot[.node, slot] == SlotCounters(commands: 1, bytesIn: 33, bytesOut: 5))
+        #expect(snapshot[.keyless] == SlotCounters(commands: 1, bytesIn: 14, bytesOut: 7))
+        #expect(snapshot.total(.wire) == SlotCounters(commands: 3, bytesIn: 69, bytesOut: 23))
+        #expect(snapshot.total(.node) == SlotCounters(commands: 1, bytesIn: 33, bytesOut: 5))
+        #expect(snapshot.scriptRan(in: slot))
+        #expect(!snapshot.scriptRan(in: HashSlot(key: "bar")))
+        #expect(snapshot.activeSlots == [slot])
+
+        shard.reset()
+        let empty = shard.snapshot()
+        #expect(empty == LedgerSnapshot())
+        #expect(empty.activeSlots.isEmpty)
+        // The earlier snapshot is a copy, untouched by the reset.
+        #expect(snapshot[.wire, slot].commands == 2)
+    }
+
+    @Test("snapshots of several shards merge by addition")
+    func merge() {
+        let first = LedgerShard()
+        let second = LedgerShard()
+        let slot = HashSlot(rawValue: 16383)!
+        first.recordNode(slot: slot, commands: 1, bytesIn: 10, bytesOut: 1)
+        second.recordNode(slot: slot, commands: 2, bytesIn: 20, bytesOut: 2)
+        second.recordWire(bucket: .unparsed, commands: 0, bytesIn: 3, bytesOut: 0)
+        second.markScript(slot: slot)
+        var merged = first.snapshot()
+        merged.merge(second.snapshot())
+        #expect(merged[.node, slot] == SlotCounters(commands: 3, bytesIn: 30, bytesOut: 3))
+        #expect(merged[.unparsed].bytesIn == 3)
+        #expect(merged.scriptRan(in: slot))
+    }
+}
+
+@Suite("ValkeyVersion")
+struct ValkeyVersionTests {
+    @Test("parses versions and INFO server")
+    func parsing() {
+        #expect(ValkeyVersion("8.1.8") == ValkeyVersion(major: 8, minor: 1, patch: 8))
+        #expect(ValkeyVersion("9.1") == ValkeyVersion(major: 9, minor: 1, patch: 0))
+        #expect(ValkeyVersion("9") == nil)
+        #expect(ValkeyVersion("x.1.2") == nil)
+        #expect(ValkeyVersion("8.1.-1") == nil)
+        let info = "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:9.1.2\r\nredis_mode:cluster\r\n"
+        #expect(ValkeyVersion(infoServer: info) == ValkeyVersion(major: 9, minor: 1, patch: 2))
+        #expect(ValkeyVersion(infoServer: "redis_version:7.2.4\r\n") == ValkeyVersion(major: 7, minor: 2, patch: 4))
+        #expect(ValkeyVersion(infoServer: "# Server\r\n") == nil)
+        #expect(ValkeyVersion(major: 8, minor: 1, patch: 0) < ValkeyVersion(major: 8, minor: 1, patch: 1))
+    }
+}
+
+@Suite("NodeCountingRules")
+struct NodeCountingRulesTests {
+    let valkey8 = NodeCountingRules(version: ValkeyVersion(major: 8, minor: 1, patch: 8))
+    let valkey9 = NodeCountingRules(version: ValkeyVersion(major: 9, minor: 1, patch: 2))
+
+    @Test("errors refused before a slot is known are not counted")
+    func notCounted() {
+        for error: ReplyError in [.crossSlot, .unknownCommand, .unknownSubcommand, .wrongArity, .unblocked] {
+            #expect(valkey8.treatment(of: error) == .notCounted)
+            #expect(valkey9.treatment(of: error) == .notCounted)
+        }
+    }
+
+    @Test("redirects and state errors count bytes in only")
+    func rejectedCountingInput() {
+        for error: ReplyError in [.moved, .ask, .tryAgain, .readOnly, .loading, .outOfMemory, .masterDown] {
+            #expect(valkey8.treatment(of: error) == .rejectedCountingInput)
+            #expect(valkey9.treatment(of: error) == .rejectedCountingInput)
+        }
+    }
+
+    @Test("CLUSTERDOWN, NOAUTH and NOPERM: counted on 9.x, not on 8.x")
+    func versionDifference() {
+        for error: ReplyError in [.clusterDown, .noAuth, .noPermission] {
+            #expect(valkey8.treatment(of: error) == .notCounted)
+            #expect(valkey9.treatment(of: error) == .rejectedCountingInput)
+        }
+    }
+
+    @Test("errors raised while running count both ways")
+    func executed() {
+        for error: ReplyError in [.wrongType, .other, .noScript, .execAbort] {
+            #expect(valkey9.treatment(of: error) == .executed)
+        }
+        #expect(!NodeCountingRules.isRejection(.wrongType))
+        #expect(NodeCountingRules.isRejection(.moved))
+    }
+}
