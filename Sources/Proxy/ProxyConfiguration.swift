@@ -1,0 +1,58 @@
+import Ledger
+import RESP
+
+/// Everything the data plane needs to run, already validated.
+public struct ProxyConfiguration: Sendable {
+    /// Where clients connect.
+    public var listenHost: String
+    public var listenPort: Int
+    /// The Valkey node slotwarden stands in front of.
+    public var nodeHost: String
+    public var nodePort: Int
+    /// Stop reading a connection's source while the other side has more than this many bytes queued.
+    public var highWatermarkBytes: Int
+    /// Resume reading once the queue fell to this many bytes.
+    public var lowWatermarkBytes: Int
+    /// Size of the pooled read chunks.
+    public var readBufferBytes: Int
+    /// A client whose node connection is not up after this long gets an error and is closed.
+    public var nodeConnectTimeoutMilliseconds: UInt64
+    /// Accepted client connections beyond this many are closed at once.
+    public var maxClients: Int
+    public var tcpNoDelay: Bool
+
+    public init(
+        listenHost: String = "127.0.0.1", listenPort: Int = 7000,
+        nodeHost: String = "127.0.0.1", nodePort: Int = 6379,
+        highWatermarkBytes: Int = 1 << 20, lowWatermarkBytes: Int = 256 << 10,
+        readBufferBytes: Int = 64 << 10, nodeConnectTimeoutMilliseconds: UInt64 = 2000,
+        maxClients: Int = 10_000, tcpNoDelay: Bool = true
+    ) {
+        self.listenHost = listenHost
+        self.listenPort = listenPort
+        self.nodeHost = nodeHost
+        self.nodePort = nodePort
+        self.highWatermarkBytes = highWatermarkBytes
+        self.lowWatermarkBytes = lowWatermarkBytes
+        self.readBufferBytes = readBufferBytes
+        self.nodeConnectTimeoutMilliseconds = nodeConnectTimeoutMilliseconds
+        self.maxClients = maxClients
+        self.tcpNoDelay = tcpNoDelay
+    }
+}
+
+/// What slotwarden learnt about its node at start-up.
+public struct NodeFacts: Sendable {
+    public var version: ValkeyVersion
+    public var commands: CommandTable
+    /// Where the command table came from: the node's `COMMAND` reply or the built-in table.
+    public var commandsSource: String
+    public var clusterEnabled: Bool
+
+    public init(version: ValkeyVersion, commands: CommandTable, commandsSource: String, clusterEnabled: Bool) {
+        self.version = version
+        self.commands = commands
+        self.commandsSource = commandsSource
+        self.clusterEnabled = clusterEnabled
+    }
+}

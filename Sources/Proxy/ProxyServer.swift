@@ -1,0 +1,106 @@
+import Ledger
+import Logging
+import RESP
+import UV
+
+/// The data plane: one event loop, a listener, the sessions, and the ledger they record into.
+///
+/// Thread safety: `start`, `stop` and the async accessors may be called from any thread; everything
+/// else runs on the loop thread. The ledger is read by taking a snapshot on the loop, so a snapshot is
+/// always one consistent cut.
+public final class ProxyServer: @unchecked Sendable {
+    public let configuration: ProxyConfiguration
+    public let node: NodeFacts
+    let logger: Logger
+    let loop: EventLoop
+    let nodeAddress: SocketAddress
+    let ledger = LedgerShard()
+
+    private var listener: TCPListener?
+    /// Open sessions, keyed by identity; the server owns them until both of their streams closed.
+    private var sessions: [ObjectIdentifier: ProxySession] = [:]
+    private var acceptedTotal: UInt64 = 0
+    private var rejectedTotal: UInt64 = 0
+    private var stopped = false
+
+    public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger) throws {
+        self.configuration = configuration
+        self.node = node
+        self.logger = logger
+        self.nodeAddress = try SocketAddress.resolve(host: configuration.nodeHost, port: configuration.nodePort)
+        self.loop = try EventLoop(name: "slotwarden-loop", buffers: BufferPool(chunkSize: configuration.readBufferBytes))
+    }
+
+    /// Binds the listener and starts the loop thread. Returns the port clients connect to (the bound
+    /// one when the configuration asked for port 0).
+    @discardableResult
+    public func start() throws -> Int {
+        let address = try SocketAddress.resolve(host: configuration.listenHost, port: configuration.listenPort)
+        let listener = try TCPListener(on: loop, address: address)
+        try listener.startAccepting { [unowned self] stream in self.accept(stream) }
+        self.listener = listener
+        loop.start()
+        logger.info(
+            "slotwarden listening",
+            metadata: [
+                "listen": "\(listener.localAddress)", "node": "\(nodeAddress)",
+                "node_version": "\(node.version)", "commands": "\(node.commands.count) from \(node.commandsSource)",
+            ])
+        return listener.localAddress.port
+    }
+
+    /// Closes the listener and every connection, then the loop. Returns `uv_loop_close`'s result: 0 when
+    /// every handle was closed cleanly.
+    @discardableResult
+    public func stop() -> Int32 {
+        loop.execute { [self] in
+            listener?.close()
+            listener = nil
+            for session in sessions.values { session.closeBoth() }
+        }
+        return loop.shutdown()
+    }
+
+    // MARK: async facade
+
+    /// Runs `body` on the loop thread and returns its result.
+    func onLoop<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+        await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// A consistent copy of the ledger, taken on the loop.
+    public func snapshot() async -> LedgerSnapshot {
+        await onLoop { self.ledger.snapshot() }
+    }
+
+    public struct ConnectionCounts: Sendable, Equatable {
+        public var active: Int
+        public var accepted: UInt64
+        public var rejected: UInt64
+    }
+
+    public func connectionCounts() async -> ConnectionCounts {
+        await onLoop { ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
+    }
+
+    // MARK: loop thread
+
+    private func accept(_ stream: TCPStream) {
+        let session = ProxySession(server: self, client: stream)
+        sessions[ObjectIdentifier(session)] = session
+        guard sessions.count <= configuration.maxClients else {
+            rejectedTotal += 1
+            logger.warning("max_clients reached; refusing a connection", metadata: ["max_clients": "\(configuration.maxClients)"])
+            session.refuse(with: "ERR max number of clients reached")
+            return
+        }
+        acceptedTotal += 1
+        session.start()
+    }
+
+    func sessionDidClose(_ session: ProxySession) {
+        sessions[ObjectIdentifier(session)] = nil
+    }
+}

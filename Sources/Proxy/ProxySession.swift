@@ -1,0 +1,230 @@
+import Ledger
+import Logging
+import RESP
+import UV
+
+/// One client connection and its own connection to the node (1:1), on the loop thread.
+///
+/// The hot path is the two read callbacks: read → scan → account → write, in that order, with the
+/// bytes written on exactly as they were read. Backpressure: when one side's write queue passes its
+/// high watermark the other side stops reading until the queue drains below the low watermark.
+final class ProxySession: TCPStreamDelegate {
+    private unowned(unsafe) let server: ProxyServer
+    private let ledger: LedgerShard
+    let client: TCPStream
+    private var node: TCPStream?
+    private var connectTimer: LoopTimer?
+
+    private var requestScanner: RequestScanner
+    private var replyScanner: ReplyScanner
+    private var accounting: SessionAccounting
+    /// Bytes of the request (reply) being scanned that earlier reads already forwarded.
+    private var partialRequestBytes = 0
+    private var partialReplyBytes = 0
+
+    private var clientReachedEOF = false
+    private var nodeReachedEOF = false
+    /// Each direction is finished once its source reached EOF and everything it sent was flushed to
+    /// the other side and that side's write half shut down; the session closes when both are.
+    private var requestsFinished = false
+    private var repliesFinished = false
+    /// The client is being told the node cannot be reached; close once that message is flushed.
+    private var refusing = false
+    private var closedStreams = 0
+    private var closing = false
+
+    init(server: ProxyServer, client: TCPStream) {
+        self.server = server
+        self.ledger = server.ledger
+        self.client = client
+        self.requestScanner = RequestScanner(commands: server.node.commands)
+        self.replyScanner = ReplyScanner()
+        self.accounting = SessionAccounting(rules: NodeCountingRules(version: server.node.version))
+    }
+
+    /// Connects to the node; the client is read only once that connection is up.
+    func start() {
+        client.delegate = self
+        client.setNoDelay(server.configuration.tcpNoDelay)
+        client.highWatermark = server.configuration.highWatermarkBytes
+        client.lowWatermark = server.configuration.lowWatermarkBytes
+        let node = TCPStream.connect(on: server.loop, to: server.nodeAddress, delegate: self)
+        node.highWatermark = server.configuration.highWatermarkBytes
+        node.lowWatermark = server.configuration.lowWatermarkBytes
+        self.node = node
+        let timer = LoopTimer(on: server.loop)
+        timer.start(after: server.configuration.nodeConnectTimeoutMilliseconds) { [unowned self] in
+            self.refuseClient(becauseNodeIsUnreachable: "timed out after \(self.server.configuration.nodeConnectTimeoutMilliseconds) ms")
+        }
+        connectTimer = timer
+    }
+
+    // MARK: TCPStreamDelegate
+
+    func streamDidConnect(_ stream: TCPStream) {
+        stopConnectTimer()
+        stream.setNoDelay(server.configuration.tcpNoDelay)
+        stream.startReading()
+        client.startReading()
+    }
+
+    func stream(_ stream: TCPStream, didFailToConnect error: UVError) {
+        stopConnectTimer()
+        refuseClient(becauseNodeIsUnreachable: error.description)
+    }
+
+    func stream(_ stream: TCPStream, didRead bytes: UnsafeRawBufferPointer) {
+        if stream === client {
+            clientDidRead(bytes)
+        } else {
+            nodeDidRead(bytes)
+        }
+    }
+
+    func streamDidReachEOF(_ stream: TCPStream) {
+        if stream === client {
+            clientReachedEOF = true
+            node?.shutdownWrite()
+        } else {
+            nodeReachedEOF = true
+            client.shutdownWrite()
+        }
+    }
+
+    func streamDidShutdownWrite(_ stream: TCPStream) {
+        if stream === client {
+            repliesFinished = true
+        } else {
+            requestsFinished = true
+        }
+        if refusing || (requestsFinished && repliesFinished) { closeBoth() }
+    }
+
+    func stream(_ stream: TCPStream, didFail error: UVError) {
+        server.logger.debug(
+            "connection failed",
+            metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
+        closeBoth()
+    }
+
+    func streamWritesDrained(_ stream: TCPStream) {
+        if stream === client {
+            if !nodeReachedEOF { node?.startReading() }
+        } else if !clientReachedEOF {
+            client.startReading()
+        }
+    }
+
+    func streamDidClose(_ stream: TCPStream) {
+        closedStreams += 1
+        if closedStreams == (node == nil ? 1 : 2) {
+            server.sessionDidClose(self)
+        }
+    }
+
+    // MARK: hot path
+
+    private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
+        guard let node else { return }
+        if accounting.requestsArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count, bytesOut: 0)
+        } else if accounting.requestsUnparsed {
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytes.count, bytesOut: 0)
+        } else {
+            scanRequests(bytes)
+        }
+        if !node.write(bytes) { client.stopReading() }
+    }
+
+    private func scanRequests(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            switch requestScanner.next(in: bytes, at: &offset) {
+            case .complete(let request):
+                partialRequestBytes = 0
+                accounting.requestScanned(request, ledger: ledger)
+                if accounting.requestsArePipe {
+                    ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
+                    return
+                }
+            case .incomplete:
+                partialRequestBytes += offset - start
+                return
+            case .malformed(let violation):
+                server.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
+                accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
+                partialRequestBytes = 0
+                return
+            }
+        }
+    }
+
+    private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
+        if accounting.repliesArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+        } else if accounting.repliesUnparsed {
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+        } else {
+            scanReplies(bytes)
+        }
+        if !client.write(bytes) { node?.stopReading() }
+    }
+
+    private func scanReplies(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            if accounting.repliesArePipe {
+                ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
+                return
+            }
+            let start = offset
+            switch replyScanner.next(in: bytes, at: &offset) {
+            case .complete(let reply):
+                partialReplyBytes = 0
+                accounting.replyScanned(reply, ledger: ledger)
+            case .incomplete:
+                partialReplyBytes += offset - start
+                return
+            case .malformed(let violation):
+                server.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
+                accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
+                partialReplyBytes = 0
+                return
+            }
+        }
+    }
+
+    // MARK: ending
+
+    /// The node could not be reached: tell the client why, then close. Never leave it hanging.
+    private func refuseClient(becauseNodeIsUnreachable reason: String) {
+        guard !closing, !refusing else { return }
+        server.logger.warning(
+            "node unreachable; closing client",
+            metadata: ["node": "\(server.nodeAddress)", "reason": "\(reason)"])
+        refuse(with: "ERR slotwarden: cannot reach node \(server.nodeAddress): \(reason)")
+    }
+
+    /// Answers the client with `-message` and closes once that is flushed, without touching the node.
+    func refuse(with message: String) {
+        refusing = true
+        client.delegate = self
+        Array("-\(message)\r\n".utf8).withUnsafeBytes { _ = client.write($0) }
+        client.shutdownWrite()
+        node?.close()
+    }
+
+    private func stopConnectTimer() {
+        connectTimer?.close()
+        connectTimer = nil
+    }
+
+    func closeBoth() {
+        guard !closing else { return }
+        closing = true
+        stopConnectTimer()
+        client.close()
+        node?.close()
+    }
+}

@@ -1,0 +1,315 @@
+import Ledger
+import RESP
+
+/// The protocol state of one client connection and the accounting that follows from it, without I/O.
+///
+/// The session feeds it every request the request scanner completes and every reply frame the reply
+/// scanner completes, in stream order. It keeps the in-flight FIFO, follows every state that changes
+/// how replies map to requests (MULTI, RESP2 pub/sub, RESP3 pushes, MONITOR, CLIENT REPLY, HELLO,
+/// RESET, SYNC/PSYNC) and records each completed command in both views of a ``LedgerShard``:
+/// `wire` by plain rules, `node` by ``NodeCountingRules``.
+struct SessionAccounting: ~Copyable {
+    let rules: NodeCountingRules
+    private var inFlight = InFlightQueue<InFlightCommand>()
+
+    // Request-side state: what the node will do with the next request.
+    private var inTransaction = false
+    private var clientReply = ClientReplyMode.on
+    private var skipNextReply = false
+    /// After `SYNC`/`PSYNC` every further client byte is replication traffic.
+    private(set) var requestsArePipe = false
+    /// After malformed input every further client byte is unparsed.
+    private(set) var requestsUnparsed = false
+
+    // Reply-side state: what the node has already done.
+    private var protocolVersion = 2
+    private var subscribed = false
+    private var monitoring = false
+    /// The slot that queued commands agreed on so far: -1 none yet, -2 more than one.
+    private var transactionSlot: Int32 = -1
+    /// Bytes of pushes the node added to this client's output counter since its last command: Valkey
+    /// adds them to the next keyed command's network-bytes-out (VALKEY-ACCOUNTING.md §3.1 quirk 3).
+    private var pendingPushBytes = 0
+    /// Once the replication reply is reached every further node byte is replication traffic.
+    private(set) var repliesArePipe = false
+    private(set) var repliesUnparsed = false
+
+    init(rules: NodeCountingRules) { self.rules = rules }
+
+    /// Requests forwarded and not answered yet.
+    var inFlightCount: Int { inFlight.count }
+
+    // MARK: requests
+
+    mutating func requestScanned(_ request: ScannedRequest, ledger: LedgerShard) {
+        var command = InFlightCommand(
+            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.countedBytes,
+            countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking,
+            crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
+        switch request.keys {
+        case .none: break
+        case .slot(let slot): command.slot = Int32(slot.rawValue)
+        case .crossSlot: command.crossSlot = true
+        }
+
+        var repliesExpected = !(clientReply == .off || skipNextReply)
+        skipNextReply = false
+
+        switch request.effect {
+        case .multi:
+            command.kind = .multi
+            inTransaction = true
+        case .exec:
+            if inTransaction { command.kind = .exec }
+            inTransaction = false
+        case .discard:
+            command.kind = inTransaction ? .discard : .ordinary
+            inTransaction = false
+        case .reset:
+            command.kind = .reset
+            inTransaction = false
+            clientReply = .on
+            repliesExpected = true
+        case .clientReply(let mode) where !inTransaction:
+            switch mode {
+            case .on:
+                clientReply = .on
+                repliesExpected = true
+            case .off:
+                clientReply = .off
+                repliesExpected = false
+            case .skip:
+                repliesExpected = false
+                skipNextReply = clientReply == .on
+            }
+        case _ where inTransaction:
+            command.kind = .queued
+        case .hello(let version):
+            command.kind = .hello
+            command.protocolVersion = UInt8(clamping: version ?? 0)
+        case .monitor:
+            command.kind = .monitor
+        case .subscribe(_, let channels), .unsubscribe(_, let channels):
+            command.kind = .subscription
+            command.subscriptionFrame = .init(request.effect)
+            command.framesExpected = Int32(clamping: channels)
+        case .script(let shebang):
+            command.kind = shebang == true ? .scriptWithShebang : .scriptWithoutShebang
+        case .replicationHandshake:
+            command.kind = .replication
+            requestsArePipe = true
+        case .ordinary, .quit, .resetStat, .roleChange, .clientReply:
+            break
+        }
+
+        if repliesExpected || command.kind == .replication {
+            inFlight.append(command)
+            if inFlight.count == 1 && command.kind == .replication { repliesArePipe = true }
+        } else {
+            complete(command, reply: nil, ledger: ledger)
+        }
+    }
+
+    /// The client sent bytes that are not RESP. `pendingBytes` are the bytes of the broken request that
+    /// were already forwarded; everything from here on is unparsed.
+    mutating func requestsBecameUnparsed(pendingBytes: Int, ledger: LedgerShard) {
+        requestsUnparsed = true
+        ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: pendingBytes, bytesOut: 0)
+    }
+
+    // MARK: replies
+
+    mutating func replyScanned(_ reply: ScannedReply, ledger: LedgerShard) {
+        // An open-ended UNSUBSCRIBE ends at the first frame that is not one of its confirmations.
+        if !inFlight.isEmpty, inFlight.first.kind == .subscription, inFlight.first.framesExpected == 0,
+            !inFlight.first.subscriptionFrame.matches(reply.pubSub)
+        {
+            let finished = inFlight.removeFirst()
+            complete(finished, reply: nil, ledger: ledger)
+            noteHeadChanged()
+        }
+
+        if isOutOfBand(reply) {
+            outOfBand(reply, ledger: ledger)
+            return
+        }
+
+        inFlight.first.replyBytes += reply.wireBytes
+        if inFlight.first.kind == .subscription && reply.error == nil {
+            subscribed = true
+            if inFlight.first.framesExpected == 0 { return }
+            inFlight.first.framesExpected -= 1
+            if inFlight.first.framesExpected > 0 { return }
+        }
+        let command = inFlight.removeFirst()
+        complete(command, reply: reply, ledger: ledger)
+        noteHeadChanged()
+    }
+
+    /// The node sent bytes that are not RESP: the rest of the connection is unparsed, and the commands
+    /// still waiting will never be matched.
+    mutating func repliesBecameUnparsed(pendingBytes: Int, ledger: LedgerShard) {
+        repliesUnparsed = true
+        requestsUnparsed = true
+        var bytesIn = 0
+        while !inFlight.isEmpty { bytesIn += inFlight.removeFirst().wireBytesIn }
+        ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytesIn, bytesOut: pendingBytes)
+    }
+
+    private mutating func noteHeadChanged() {
+        if !inFlight.isEmpty && inFlight.first.kind == .replication { repliesArePipe = true }
+    }
+
+    /// Frames that answer no request: RESP3 pushes (other than the confirmations a subscription command
+    /// waits for), RESP2 pub/sub messages, MONITOR lines, and anything when nothing is in flight.
+    private func isOutOfBand(_ reply: ScannedReply) -> Bool {
+        if inFlight.isEmpty { return true }
+        let head = inFlight.first
+        if head.kind == .subscription && head.subscriptionFrame.matches(reply.pubSub) { return false }
+        if reply.type == .push { return true }
+        if subscribed && protocolVersion == 2 && reply.type == .array && reply.pubSub != nil {
+            return reply.pubSub != .pong
+        }
+        if monitoring && reply.simple == .monitorLine { return true }
+        return false
+    }
+
+    private mutating func outOfBand(_ reply: ScannedReply, ledger: LedgerShard) {
+        if requestsUnparsed && inFlight.isEmpty {
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
+            return
+        }
+        if reply.pubSub == .smessage, let channel = reply.channelSlot {
+            ledger.recordWire(slot: channel, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
+            // NOTE: pubsub.c pubsubPublishMessageInternal adds the subscriber's whole running output
+            // counter to the channel's slot and zeroes it.
+            ledger.recordNode(slot: channel, commands: 0, bytesIn: 0, bytesOut: pendingPushBytes + reply.wireBytes)
+            pendingPushBytes = 0
+        } else {
+            ledger.recordWire(bucket: .keyless, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
+            pendingPushBytes += reply.wireBytes
+        }
+    }
+
+    // MARK: completion
+
+    /// Records a command whose reply is complete (`reply` is its last frame, nil when it had none).
+    private mutating func complete(_ command: InFlightCommand, reply: ScannedReply?, ledger: LedgerShard) {
+        let error = reply?.error
+        let succeeded = reply != nil && error == nil
+        updateReplySideState(command, reply: reply, succeeded: succeeded)
+
+        // Wire view: to the slot of the first key, unless the node refused the command.
+        var wireSlot = command.slot
+        if command.kind == .exec { wireSlot = transactionSlot >= 0 ? transactionSlot : -1 }
+        if let error, NodeCountingRules.isRejection(error) {
+            ledger.recordWire(bucket: .rejected, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        } else if command.kind == .replication {
+            ledger.recordWire(bucket: .replication, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        } else if wireSlot >= 0 {
+            ledger.recordWire(
+                slot: HashSlot(rawValue: UInt16(wireSlot)).unsafelyUnwrapped, commands: 1,
+                bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        } else {
+            ledger.recordWire(bucket: .keyless, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        }
+
+        // Node view.
+        let pushes = pendingPushBytes
+        pendingPushBytes = 0
+        switch command.kind {
+        case .queued:
+            completeQueued(command, error: error, ledger: ledger)
+        case .exec:
+            completeExec(command, reply: reply, ledger: ledger)
+        case .multi, .discard, .reset:
+            transactionSlot = -1
+        case .scriptWithoutShebang:
+            if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
+        case .scriptWithShebang:
+            if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
+            countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+        case .ordinary, .hello, .monitor, .subscription, .replication:
+            countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+        }
+    }
+
+    private mutating func updateReplySideState(_ command: InFlightCommand, reply: ScannedReply?, succeeded: Bool) {
+        guard succeeded else { return }
+        switch command.kind {
+        case .hello where command.protocolVersion != 0:
+            protocolVersion = Int(command.protocolVersion)
+        case .reset:
+            protocolVersion = 2
+            subscribed = false
+            monitoring = false
+        case .monitor:
+            monitoring = true
+        default:
+            break
+        }
+    }
+
+    private mutating func countOrdinary(
+        _ command: InFlightCommand, reply: ScannedReply?, pushes: Int, ledger: LedgerShard
+    ) {
+        guard command.countable, command.hasSlot else { return }
+        let slot = command.hashSlot
+        if let error = reply?.error {
+            switch rules.treatment(of: error) {
+            case .executed:
+                ledger.recordNode(slot: slot, commands: 1, bytesIn: command.countedBytesIn, bytesOut: command.replyBytes + pushes)
+            case .rejectedCountingInput:
+                ledger.recordNode(slot: slot, commands: 0, bytesIn: command.countedBytesIn, bytesOut: 0)
+            case .notCounted:
+                break
+            }
+            return
+        }
+        // NOTE: blocked.c replyToBlockedClientTimedOut resets the client without commandProcessed:
+        // a blocking command that timed out is not counted at all.
+        if command.isBlocking, reply?.isNull == true { return }
+        ledger.recordNode(slot: slot, commands: 1, bytesIn: command.countedBytesIn, bytesOut: command.replyBytes + pushes)
+    }
+
+    private mutating func completeQueued(_ command: InFlightCommand, error: ReplyError?, ledger: LedgerShard) {
+        guard command.countable, command.hasSlot else { return }
+        if let error {
+            if rules.treatment(of: error) != .notCounted {
+                ledger.recordNode(slot: command.hashSlot, commands: 0, bytesIn: command.countedBytesIn, bytesOut: 0)
+            }
+            return
+        }
+        // Queued: the node counts the frame now, to the command's own slot; `+QUEUED` is never counted.
+        ledger.recordNode(slot: command.hashSlot, commands: 0, bytesIn: command.countedBytesIn, bytesOut: 0)
+        if transactionSlot == -1 {
+            transactionSlot = command.slot
+        } else if transactionSlot != command.slot {
+            transactionSlot = -2
+        }
+    }
+
+    private mutating func completeExec(_ command: InFlightCommand, reply: ScannedReply?, ledger: LedgerShard) {
+        let slotOfTransaction = transactionSlot
+        transactionSlot = -1
+        guard slotOfTransaction >= 0, let reply else { return }
+        let slot = HashSlot(rawValue: UInt16(slotOfTransaction)).unsafelyUnwrapped
+        let bytesIn = command.countedBytesIn + NodeCountingRules.execMultiSurcharge
+        if let error = reply.error {
+            switch rules.treatment(of: error) {
+            case .executed:
+                ledger.recordNode(slot: slot, commands: 1, bytesIn: bytesIn, bytesOut: reply.wireBytes)
+            case .rejectedCountingInput:
+                ledger.recordNode(slot: slot, commands: 0, bytesIn: bytesIn, bytesOut: 0)
+            case .notCounted:
+                break
+            }
+            return
+        }
+        // NOTE: multi.c execCommand runs each queued command through call(), whose afterCommand adds
+        // the client's running output counter (EXEC's reply so far) to the slot without resetting it;
+        // the top-level call adds it once more. So bytes-out = Σ (end of each element) + whole reply.
+        ledger.recordNode(
+            slot: slot, commands: 1, bytesIn: bytesIn, bytesOut: reply.elementEndOffsetSum + reply.wireBytes)
+    }
+}

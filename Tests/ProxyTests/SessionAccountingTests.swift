@@ -1,0 +1,223 @@
+import Ledger
+import RESP
+import Testing
+
+@testable import Proxy
+
+/// Drives a ``SessionAccounting`` with real scanners over byte strings, no sockets.
+private final class Harness {
+    var accounting: SessionAccounting
+    var requests = RequestScanner(commands: .builtIn)
+    var replies = ReplyScanner()
+    let ledger = LedgerShard()
+
+    init(major: Int = 9) {
+        accounting = SessionAccounting(rules: NodeCountingRules(version: ValkeyVersion(major: major, minor: 1, patch: 0)))
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                switch requests.next(in: buffer, at: &offset) {
+                case .complete(let request): accounting.requestScanned(request, ledger: ledger)
+                case .incomplete: return
+                case .malformed: Issue.record("malformed request in \(text.debugDescription)"); return
+                }
+            }
+        }
+    }
+
+    func receive(_ text: String) {
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                switch replies.next(in: buffer, at: &offset) {
+                case .complete(let reply): accounting.replyScanned(reply, ledger: ledger)
+                case .incomplete: return
+                case .malformed: Issue.record("malformed reply in \(text.debugDescription)"); return
+                }
+            }
+        }
+    }
+
+    var inFlight: Int { accounting.inFlightCount }
+    var requestsArePipe: Bool { accounting.requestsArePipe }
+    var repliesArePipe: Bool { accounting.repliesArePipe }
+
+    func node(_ key: String) -> SlotCounters { ledger.node(HashSlot(key: key)) }
+    func wire(_ key: String) -> SlotCounters { ledger.wire(HashSlot(key: key)) }
+}
+
+private func command(_ arguments: String...) -> String {
+    String(decoding: RESPEncoder.command(arguments), as: UTF8.self)
+}
+
+@Suite("SessionAccounting (sans-IO)")
+struct SessionAccountingTests {
+    @Test("a keyed command and its reply count in both views")
+    func keyedCommand() {
+        let harness = Harness()
+        harness.send(command("SET", "key", "value"))
+        harness.receive("+OK\r\n")
+        #expect(harness.node("key") == SlotCounters(commands: 1, bytesIn: 33, bytesOut: 5))
+        #expect(harness.wire("key") == SlotCounters(commands: 1, bytesIn: 33, bytesOut: 5))
+        #expect(harness.inFlight == 0)
+    }
+
+    @Test("keyless, unknown, wrong-arity and CROSSSLOT commands are not counted by the node")
+    func notCounted() {
+        let harness = Harness()
+        harness.send(command("PING") + command("NOSUCH", "key") + command("GET") + command("MSET", "a", "1", "b", "2"))
+        harness.receive("+PONG\r\n-ERR unknown command 'NOSUCH'\r\n-ERR wrong number of arguments for 'get' command\r\n-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+        #expect(harness.ledger.snapshot().total(.node) == .zero)
+        #expect(harness.ledger.wire(.keyless).commands == 1)
+        #expect(harness.ledger.wire(.rejected).commands == 3)
+    }
+
+    @Test("a redirect counts bytes in but not the error reply")
+    func redirect() {
+        let harness = Harness()
+        harness.send(command("GET", "key"))
+        harness.receive("-MOVED 12539 127.0.0.1:7001\r\n")
+        #expect(harness.node("key") == SlotCounters(commands: 0, bytesIn: 22, bytesOut: 0))
+        #expect(harness.ledger.wire(.rejected).bytesIn == 22)
+    }
+
+    @Test("MULTI/EXEC: queued commands at queue time, EXEC + 15, and EXEC's over-counted reply")
+    func transaction() {
+        let harness = Harness()
+        harness.send(command("MULTI") + command("SET", "{t}a", "1") + command("GET", "{t}a") + command("EXEC"))
+        harness.receive("+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\n1\r\n")
+        // SET {t}a 1 = 30, GET {t}a = 23, EXEC = 14 + 15; reply 16 bytes: 9 + 16 + 16.
+        #expect(harness.node("{t}a") == SlotCounters(commands: 1, bytesIn: 30 + 23 + 14 + 15, bytesOut: 41))
+    }
+
+    @Test("a transaction spanning two slots: EXEC refused, queued commands still counted")
+    func crossSlotTransaction() {
+        let harness = Harness()
+        harness.send(command("MULTI") + command("SET", "{a}x", "1") + command("SET", "{b}x", "1") + command("EXEC"))
+        harness.receive("+OK\r\n+QUEUED\r\n+QUEUED\r\n-CROSSSLOT Keys in request don't hash to the same slot\r\n")
+        #expect(harness.node("{a}x") == SlotCounters(commands: 0, bytesIn: 30, bytesOut: 0))
+        #expect(harness.node("{b}x") == SlotCounters(commands: 0, bytesIn: 30, bytesOut: 0))
+    }
+
+    @Test("replies split at every byte give the same ledger")
+    func splitReplies() {
+        let requests = command("SET", "k", "v") + command("GET", "k") + command("LRANGE", "l", "0", "-1")
+        let replies = "+OK\r\n$1\r\nv\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n"
+        let whole = Harness()
+        whole.send(requests)
+        whole.receive(replies)
+        for split in 1..<replies.utf8.count {
+            let harness = Harness()
+            harness.send(requests)
+            let bytes = Array(replies.utf8)
+            harness.receive(String(decoding: bytes[..<split], as: UTF8.self))
+            harness.receive(String(decoding: bytes[split...], as: UTF8.self))
+            #expect(harness.ledger.snapshot() == whole.ledger.snapshot(), "split at \(split)")
+        }
+    }
+
+    @Test("CLIENT REPLY OFF: commands count bytes in with no reply, and nothing waits in flight")
+    func clientReplyOff() {
+        let harness = Harness()
+        harness.send(command("CLIENT", "REPLY", "OFF") + command("SET", "key", "value"))
+        #expect(harness.inFlight == 0)
+        #expect(harness.node("key") == SlotCounters(commands: 1, bytesIn: 33, bytesOut: 0))
+        harness.send(command("CLIENT", "REPLY", "ON"))
+        #expect(harness.inFlight == 1)
+        harness.receive("+OK\r\n")
+        harness.send(command("CLIENT", "REPLY", "SKIP") + command("GET", "key") + command("GET", "key"))
+        #expect(harness.inFlight == 1)
+    }
+
+    @Test("a RESP3 push between commands goes to the next keyed command; a keyless one drops it")
+    func pushesCarriedOver() {
+        let harness = Harness()
+        harness.send(command("HELLO", "3"))
+        harness.receive("%1\r\n$5\r\nproto\r\n:3\r\n")
+        let push = ">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"
+        harness.receive(push)
+        harness.send(command("GET", "key"))
+        harness.receive("_\r\n")
+        #expect(harness.node("key").bytesOut == UInt64(3 + push.utf8.count))
+        harness.receive(push)
+        harness.send(command("PING") + command("GET", "other"))
+        harness.receive("+PONG\r\n_\r\n")
+        #expect(harness.node("other").bytesOut == 3)
+        #expect(harness.ledger.wire(.keyless).bytesOut > UInt64(2 * push.utf8.count))
+    }
+
+    @Test("a blocking command that timed out is not counted; one served is")
+    func blocking() {
+        let harness = Harness()
+        harness.send(command("BLPOP", "queue", "1"))
+        harness.receive("*-1\r\n")
+        #expect(harness.node("queue") == .zero)
+        #expect(harness.wire("queue").commands == 1)
+        harness.send(command("BLPOP", "queue", "0"))
+        harness.receive("*2\r\n$5\r\nqueue\r\n$1\r\nx\r\n")
+        #expect(harness.node("queue").commands == 1)
+    }
+
+    @Test("RESP2 subscriptions: one reply frame per channel, messages are out of band")
+    func subscriptions() {
+        let harness = Harness()
+        harness.send(command("SUBSCRIBE", "a", "b"))
+        harness.receive("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n")
+        #expect(harness.inFlight == 1)
+        harness.receive("*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n")
+        #expect(harness.inFlight == 0)
+        harness.receive("*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$2\r\nhi\r\n")
+        harness.send(command("UNSUBSCRIBE"))
+        harness.receive("*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n")
+        harness.send(command("GET", "key"))
+        harness.receive("$-1\r\n")
+        #expect(harness.inFlight == 0)
+        #expect(harness.node("key") == SlotCounters(commands: 1, bytesIn: 22, bytesOut: 5))
+    }
+
+    @Test("sharded pub/sub: SSUBSCRIBE counts to the channel's slot, and so does each smessage")
+    func shardedPubSub() {
+        let harness = Harness()
+        harness.send(command("SSUBSCRIBE", "news"))
+        let confirmation = "*3\r\n$10\r\nssubscribe\r\n$4\r\nnews\r\n:1\r\n"
+        harness.receive(confirmation)
+        let message = "*3\r\n$8\r\nsmessage\r\n$4\r\nnews\r\n$2\r\nhi\r\n"
+        harness.receive(message)
+        let frame = command("SSUBSCRIBE", "news")
+        #expect(harness.node("news") == SlotCounters(commands: 1, bytesIn: UInt64(frame.utf8.count), bytesOut: UInt64(confirmation.utf8.count + message.utf8.count)))
+    }
+
+    @Test("inline commands: the node counts a normalised length")
+    func inline() {
+        let harness = Harness()
+        harness.send("GET  key\r\n")
+        harness.receive("$-1\r\n")
+        #expect(harness.node("key").bytesIn == 9)
+        #expect(harness.wire("key").bytesIn == 10)
+    }
+
+    @Test("PSYNC turns the connection into a replication pipe once its reply is reached")
+    func replication() {
+        let harness = Harness()
+        harness.send(command("REPLCONF", "listening-port", "7001") + command("PSYNC", "?", "-1"))
+        #expect(harness.requestsArePipe)
+        #expect(!harness.repliesArePipe)
+        harness.receive("+OK\r\n")
+        #expect(harness.repliesArePipe)
+    }
+
+    @Test("version 8 does not count NOAUTH; version 9 counts its bytes in")
+    func versionDifference() {
+        for (major, expected) in [(8, UInt64(0)), (9, UInt64(22))] {
+            let harness = Harness(major: major)
+            harness.send(command("GET", "key"))
+            harness.receive("-NOAUTH Authentication required.\r\n")
+            #expect(harness.node("key").bytesIn == expected)
+        }
+    }
+}
