@@ -1,0 +1,183 @@
+import Logging
+import Proxy
+import Yams
+
+/// A configuration problem, located in the file: `path:line:column: message`.
+struct ConfigError: Error, CustomStringConvertible {
+    var path: String
+    var line: Int?
+    var column: Int?
+    var message: String
+
+    var description: String {
+        switch (line, column) {
+        case (let line?, let column?): "\(path):\(line):\(column): \(message)"
+        case (let line?, nil): "\(path):\(line): \(message)"
+        default: "\(path): \(message)"
+        }
+    }
+}
+
+/// `config/slotwarden.yaml`, validated. Every key is optional; an absent key keeps its default.
+struct SlotwardenConfig {
+    var proxy = ProxyConfiguration()
+    var logLevel = Logger.Level.info
+    /// `node`: learn key positions from the node's `COMMAND`; `builtin`: use the built-in table.
+    var commandsSource = "node"
+
+    static func load(path: String) throws -> SlotwardenConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigError(path: path, message: "cannot read the file: \(error.localizedDescription)")
+        }
+        return try parse(text, path: path)
+    }
+
+    static func parse(_ text: String, path: String) throws -> SlotwardenConfig {
+        var config = SlotwardenConfig()
+        var lowWatermarkNode: Node?
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            switch error {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                .composer(let context, let problem, let mark, _):
+                let message = "invalid YAML: \(context.map { "\($0.text): " } ?? "")\(problem)"
+                throw ConfigError(path: path, line: mark.line, column: mark.column, message: message)
+            default:
+                throw ConfigError(path: path, message: "invalid YAML: \(error)")
+            }
+        }
+        guard let root else { return config }
+        let reader = ConfigReader(path: path)
+        try reader.mapping(root, at: "") { key, value in
+            switch key {
+            case "listen":
+                (config.proxy.listenHost, config.proxy.listenPort) = try reader.hostPort(value, key)
+            case "node":
+                (config.proxy.nodeHost, config.proxy.nodePort) = try reader.hostPort(value, key)
+            case "node_connect_timeout_ms":
+                config.proxy.nodeConnectTimeoutMilliseconds = UInt64(try reader.int(value, key, in: 1...600_000))
+            case "max_clients":
+                config.proxy.maxClients = try reader.int(value, key, in: 1...1_000_000)
+            case "tcp_nodelay":
+                config.proxy.tcpNoDelay = try reader.bool(value, key)
+            case "read_buffer_bytes":
+                config.proxy.readBufferBytes = try reader.int(value, key, in: 4096...(16 << 20))
+            case "commands":
+                config.commandsSource = try reader.choice(value, key, ["node", "builtin"])
+            case "backpressure":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    switch inner {
+                    case "high_watermark_bytes":
+                        config.proxy.highWatermarkBytes = try reader.int(innerValue, "\(key).\(inner)", in: 1024...(1 << 30))
+                    case "low_watermark_bytes":
+                        config.proxy.lowWatermarkBytes = try reader.int(innerValue, "\(key).\(inner)", in: 0...(1 << 30))
+                        lowWatermarkNode = innerValue
+                    default:
+                        return false
+                    }
+                    return true
+                }
+            case "logging":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    guard inner == "level" else { return false }
+                    let name = try reader.choice(innerValue, "logging.level", Logger.Level.allCases.map(\.rawValue))
+                    config.logLevel = Logger.Level(rawValue: name) ?? .info
+                    return true
+                }
+            default:
+                return false
+            }
+            return true
+        }
+        if config.proxy.lowWatermarkBytes >= config.proxy.highWatermarkBytes {
+            throw reader.error(
+                at: lowWatermarkNode ?? root, "backpressure.low_watermark_bytes (\(config.proxy.lowWatermarkBytes)) must be below "
+                    + "high_watermark_bytes (\(config.proxy.highWatermarkBytes))")
+        }
+        return config
+    }
+}
+
+/// Reads typed values out of YAML nodes, turning every mismatch into a ``ConfigError`` at the node's line.
+private struct ConfigReader {
+    var path: String
+
+    func error(at node: Node, _ message: String) -> ConfigError {
+        ConfigError(path: path, line: node.mark?.line, column: node.mark?.column, message: message)
+    }
+
+    /// Calls `handle` for each key; `handle` returns false for a key it does not know.
+    func mapping(_ node: Node, at prefix: String, _ handle: (String, Node) throws -> Bool) throws {
+        guard let mapping = node.mapping else {
+            throw error(at: node, prefix.isEmpty ? "expected a mapping of options" : "\(prefix): expected a mapping")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else { throw error(at: keyNode, "option names must be strings") }
+            guard try handle(key, value) else {
+                let name = prefix.isEmpty ? key : "\(prefix).\(key)"
+                throw error(at: keyNode, "unknown option '\(name)'")
+            }
+        }
+    }
+
+    func int(_ node: Node, _ key: String, in range: ClosedRange<Int>) throws -> Int {
+        guard let value = node.scalar.flatMap({ Int($0.string) }) else {
+            throw error(at: node, "\(key): expected an integer, got '\(node.scalar?.string ?? "a collection")'")
+        }
+        guard range.contains(value) else {
+            throw error(at: node, "\(key): \(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func bool(_ node: Node, _ key: String) throws -> Bool {
+        guard let value = node.bool else {
+            throw error(at: node, "\(key): expected true or false, got '\(node.scalar?.string ?? "a collection")'")
+        }
+        return value
+    }
+
+    func choice(_ node: Node, _ key: String, _ choices: [String]) throws -> String {
+        guard let value = node.scalar?.string, choices.contains(value) else {
+            throw error(
+                at: node,
+                "\(key): expected one of \(choices.joined(separator: ", ")), got '\(node.scalar?.string ?? "a collection")'")
+        }
+        return value
+    }
+
+    func hostPort(_ node: Node, _ key: String) throws -> (String, Int) {
+        guard let text = node.scalar?.string, let parsed = HostPort(text) else {
+            throw error(at: node, "\(key): expected host:port (for example 127.0.0.1:7000), got '\(node.scalar?.string ?? "a collection")'")
+        }
+        return (parsed.host, parsed.port)
+    }
+}
+
+/// `host:port`, `[v6]:port`.
+struct HostPort: Equatable {
+    var host: String
+    var port: Int
+
+    init?(_ text: String) {
+        let hostPart: Substring
+        let portPart: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            hostPart = text[text.index(after: text.startIndex)..<close]
+            portPart = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            hostPart = text[..<colon]
+            portPart = text[text.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port) else { return nil }
+        host = String(hostPart)
+        self.port = port
+    }
+}

@@ -1,0 +1,182 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import Proxy
+import RESP
+
+@main
+struct Slotwarden: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "slotwarden",
+        abstract: "A TCP sidecar for one Valkey node that keeps an exact per-slot byte ledger.",
+        subcommands: [Run.self, CheckConfig.self, Demo.self])
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the proxy in front of a Valkey node.")
+
+    @Option(name: .long, help: "The YAML configuration file.")
+    var config: String?
+
+    @Option(name: .long, help: "Where clients connect (host:port); overrides the file.")
+    var listen: String?
+
+    @Option(name: .long, help: "The Valkey node (host:port); overrides the file.")
+    var node: String?
+
+    @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical; overrides the file.")
+    var logLevel: String?
+
+    func run() async throws {
+        var settings = SlotwardenConfig()
+        do {
+            if let config { settings = try SlotwardenConfig.load(path: config) }
+            if let listen {
+                guard let parsed = HostPort(listen) else { throw ValidationError("--listen: expected host:port, got '\(listen)'") }
+                (settings.proxy.listenHost, settings.proxy.listenPort) = (parsed.host, parsed.port)
+            }
+            if let node {
+                guard let parsed = HostPort(node) else { throw ValidationError("--node: expected host:port, got '\(node)'") }
+                (settings.proxy.nodeHost, settings.proxy.nodePort) = (parsed.host, parsed.port)
+            }
+            if let logLevel {
+                guard let level = Logger.Level(rawValue: logLevel) else {
+                    throw ValidationError("--log-level: expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                settings.logLevel = level
+            }
+        } catch let error as ConfigError {
+            throw ValidationError(error.description)
+        }
+
+        let level = settings.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "slotwarden")
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM])
+
+        let facts = try await probeUntilReachable(settings, logger: logger, signals: signals)
+        guard let facts else { return }
+        let server = try ProxyServer(configuration: settings.proxy, node: facts, logger: logger)
+        try server.start()
+        let signal = await signals.next()
+        logger.info("stopping", metadata: ["signal": "\(signal)"])
+        let closeResult = server.stop()
+        logger.info("stopped", metadata: ["loop_close": "\(closeResult)"])
+    }
+
+    /// A sidecar often starts before its node: retry the probe every second until it answers or a
+    /// signal asks to stop (then nil).
+    private func probeUntilReachable(
+        _ settings: SlotwardenConfig, logger: Logger, signals: SignalWaiter
+    ) async throws -> NodeFacts? {
+        while true {
+            do {
+                var facts = try NodeProbe.probe(host: settings.proxy.nodeHost, port: settings.proxy.nodePort)
+                if settings.commandsSource == "builtin" {
+                    facts.commands = .builtIn
+                    facts.commandsSource = "built-in"
+                }
+                if !facts.clusterEnabled {
+                    logger.warning("the node runs without cluster mode: CLUSTER SLOT-STATS is not available there")
+                }
+                return facts
+            } catch {
+                logger.warning(
+                    "node not reachable yet; retrying in 1 s",
+                    metadata: ["node": "\(settings.proxy.nodeHost):\(settings.proxy.nodePort)", "error": "\(error)"])
+            }
+            if await signals.next(timeoutMilliseconds: 1000) != nil { return nil }
+        }
+    }
+}
+
+struct CheckConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config", abstract: "Validate a configuration file; exit 1 with the line at fault.")
+
+    @Argument(help: "The YAML configuration file.")
+    var file: String
+
+    func run() throws {
+        do {
+            let config = try SlotwardenConfig.load(path: file)
+            print(
+                "\(file): ok (listen \(config.proxy.listenHost):\(config.proxy.listenPort), "
+                    + "node \(config.proxy.nodeHost):\(config.proxy.nodePort))")
+        } catch let error as ConfigError {
+            var standardError = FileHandle.standardError
+            print(error.description, to: &standardError)
+            throw ExitCode(1)
+        }
+    }
+}
+
+extension FileHandle: @retroactive TextOutputStream {
+    public func write(_ string: String) { write(Data(string.utf8)) }
+}
+
+/// Turns SIGINT/SIGTERM into awaitable events.
+final class SignalWaiter: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+    private let queue = DispatchQueue(label: "slotwarden.signals")
+    /// Guarded by `queue`.
+    private var received: [Int32] = []
+    private var waiters: [UInt64: CheckedContinuation<Int32?, Never>] = [:]
+    private var nextToken: UInt64 = 0
+
+    init(signals: [Int32]) {
+        var sources: [any DispatchSourceSignal] = []
+        for number in signals {
+            signal(number, SIG_IGN)
+            sources.append(DispatchSource.makeSignalSource(signal: number, queue: queue))
+        }
+        self.sources = sources
+        for (source, number) in zip(sources, signals) {
+            source.setEventHandler { [weak self] in self?.deliver(number) }
+            source.resume()
+        }
+    }
+
+    /// Runs on `queue`.
+    private func deliver(_ number: Int32) {
+        if waiters.isEmpty {
+            received.append(number)
+            return
+        }
+        let waiting = waiters.values
+        waiters = [:]
+        for waiter in waiting { waiter.resume(returning: number) }
+    }
+
+    /// Waits for the next signal.
+    func next() async -> Int32 {
+        while true {
+            if let number = await next(timeoutMilliseconds: nil) { return number }
+        }
+    }
+
+    /// Waits for the next signal, or returns nil after the timeout.
+    func next(timeoutMilliseconds: Int?) async -> Int32? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Int32?, Never>) in
+            queue.async { [self] in
+                if !received.isEmpty {
+                    continuation.resume(returning: received.removeFirst())
+                    return
+                }
+                let token = nextToken
+                nextToken += 1
+                waiters[token] = continuation
+                if let timeoutMilliseconds {
+                    queue.asyncAfter(deadline: .now() + .milliseconds(timeoutMilliseconds)) { [self] in
+                        waiters.removeValue(forKey: token)?.resume(returning: nil)
+                    }
+                }
+            }
+        }
+    }
+}
