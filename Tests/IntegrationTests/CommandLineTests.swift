@@ -1,0 +1,104 @@
+import Foundation
+import Proxy
+import RESP
+import Testing
+
+/// Runs the built `slotwarden` executable, as an operator would.
+enum SlotwardenBinary {
+    /// The test bundle sits next to the products of the same build.
+    static var path: String? {
+        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("slotwarden").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+
+    struct Outcome {
+        var status: Int32
+        var output: String
+        var error: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Outcome {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(path, "the slotwarden executable was not built"))
+        process.arguments = arguments
+        let output = Pipe()
+        let error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            error: String(decoding: errorData, as: UTF8.self))
+    }
+}
+
+@Suite("slotwarden command line")
+struct CommandLineTests {
+    private func write(_ text: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("slotwarden-\(UUID().uuidString).yaml").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test("check-config accepts the shipped configuration")
+    func shippedConfig() throws {
+        let path = ValkeyBinaries.repositoryRoot.appendingPathComponent("config/slotwarden.yaml").path
+        let outcome = try SlotwardenBinary.run(["check-config", path])
+        #expect(outcome.status == 0, "\(outcome.error)")
+        #expect(outcome.output.contains("ok (listen 127.0.0.1:7000, node 127.0.0.1:6379)"))
+    }
+
+    @Test(
+        "check-config exits 1 with the line and column at fault",
+        arguments: [
+            ("listen: \"127.0.0.1:7000\"\nnode: nonsense\n", ":2:7: node: expected host:port"),
+            ("listen: \"127.0.0.1:7000\"\nmax_clientz: 5\n", ":2:1: unknown option 'max_clientz'"),
+            ("backpressure:\n  high_watermark_bytes: lots\n", ":2:25: backpressure.high_watermark_bytes: expected an integer"),
+            ("backpressure:\n  high_watermark_bytes: 4096\n  low_watermark_bytes: 8192\n", ":3:24: backpressure.low_watermark_bytes (8192) must be below high_watermark_bytes (4096)"),
+            ("logging:\n  level: loud\n", ":2:10: logging.level: expected one of"),
+            ("listen: [unclosed\n", ":2:1: invalid YAML: while parsing a flow sequence"),
+        ])
+    func badConfig(text: String, expected: String) throws {
+        let path = try write(text)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let outcome = try SlotwardenBinary.run(["check-config", path])
+        #expect(outcome.status == 1)
+        #expect(outcome.error.contains(path + expected), "stderr: \(outcome.error)")
+    }
+
+    @Test("run serves clients and stops cleanly on SIGTERM", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+    func runAndStop() throws {
+        let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
+        defer { valkey.stop() }
+        let port = try LocalValkey.freePort()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try #require(SlotwardenBinary.path))
+        process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info"]
+        let error = Pipe()
+        process.standardError = error
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // Wait for the listener by reading the log line that announces it.
+        var log = ""
+        while !log.contains("slotwarden listening") {
+            let data = error.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            log += String(decoding: data, as: UTF8.self)
+        }
+        #expect(log.contains("slotwarden listening"))
+        let client = try NodeClient(host: "127.0.0.1", port: port)
+        #expect(try client.call("SET", "cli", "ok") == .simpleString("OK"))
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        let rest = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        #expect(rest.contains("loop_close=0") || rest.contains("loop_close: 0"), "\(rest)")
+    }
+}

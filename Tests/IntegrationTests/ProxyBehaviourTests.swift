@@ -1,0 +1,145 @@
+import Foundation
+import Ledger
+import Proxy
+import RESP
+import Testing
+
+@Suite("Proxy behaviour against real Valkey", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+struct ProxyBehaviourTests {
+    @Test("thousands of proxied connections open and close, then the loop closes cleanly")
+    func manyConnections() async throws {
+        let fixture = try ProxiedValkey(major: 9)
+        let waves = 10
+        let perWave = 250
+        for wave in 0..<waves {
+            var clients: [NodeClient] = []
+            for index in 0..<perWave {
+                let client = try fixture.client()
+                try client.send(RESPEncoder.command(["SET", "conn:\(wave):\(index)", "v"]))
+                clients.append(client)
+            }
+            for client in clients {
+                #expect(try client.readValue() == .simpleString("OK"))
+                client.close()
+            }
+        }
+        // Every session ends once both of its streams closed.
+        var counts = await fixture.server.connectionCounts()
+        for _ in 0..<2000 where counts.active != 0 {
+            await Task.yield()
+            counts = await fixture.server.connectionCounts()
+        }
+        #expect(counts.accepted == UInt64(waves * perWave))
+        #expect(counts.active == 0)
+        let snapshot = await fixture.server.snapshot()
+        #expect(snapshot.total(.wire).commands == UInt64(waves * perWave))
+        #expect(fixture.stop() == 0, "uv_loop_close must return 0")
+    }
+
+    @Test("a client of an unreachable node gets an error and is closed, never left hanging")
+    func nodeUnreachable() async throws {
+        let fixture = try ProxiedValkey(major: 9) { configuration in
+            configuration.nodePort = (try? LocalValkey.freePort()) ?? 1
+        }
+        defer { fixture.stop() }
+        let client = try fixture.client()
+        let rest = try client.readUntilClosed()
+        let text = String(decoding: rest, as: UTF8.self)
+        #expect(text.hasPrefix("-ERR slotwarden: cannot reach node 127.0.0.1:"))
+        #expect(text.contains("ECONNREFUSED"))
+        #expect(text.hasSuffix("\r\n"))
+    }
+
+    @Test("malformed client input still reaches the node and moves to the unparsed bucket")
+    func malformedInput() async throws {
+        let fixture = try ProxiedValkey(major: 9)
+        defer { fixture.stop() }
+        let good = try fixture.client()
+        #expect(try good.call("SET", "before", "1") == .simpleString("OK"))
+
+        let bad = try fixture.client()
+        let garbage = Array("*1\r\n$x\r\n".utf8)
+        try bad.send(garbage)
+        let reply = try bad.readValue()
+        guard case .error(let message) = reply else {
+            Issue.record("expected the node's protocol error, got \(reply)")
+            return
+        }
+        #expect(message.contains("Protocol error"))
+
+        #expect(try good.call("GET", "before") == .bulkString(Array("1".utf8)))
+        let snapshot = await fixture.server.snapshot()
+        #expect(snapshot[.unparsed].bytesIn == UInt64(garbage.count))
+        #expect(snapshot[.unparsed].bytesOut > 0)
+    }
+
+    @Test("half-close: a client that shuts down its side still gets every reply")
+    func halfClose() async throws {
+        let fixture = try ProxiedValkey(major: 8)
+        defer { fixture.stop() }
+        let client = try fixture.client()
+        try client.send(RESPEncoder.command(["SET", "half", "closed"]) + RESPEncoder.command(["GET", "half"]))
+        client.shutdownWrite()
+        #expect(try client.readValue() == .simpleString("OK"))
+        #expect(try client.readValue() == .bulkString(Array("closed".utf8)))
+        #expect(try client.readUntilClosed().isEmpty)
+    }
+
+    @Test("values far larger than the watermarks stream through unchanged")
+    func largeValues() async throws {
+        let fixture = try ProxiedValkey(major: 9) { configuration in
+            configuration.highWatermarkBytes = 64 << 10
+            configuration.lowWatermarkBytes = 16 << 10
+        }
+        defer { fixture.stop() }
+        let client = try fixture.client()
+        var value = [UInt8](repeating: 0, count: 8 << 20)
+        for index in value.indices { value[index] = UInt8(truncatingIfNeeded: index &* 31 &+ 7) }
+        let set = RESPEncoder.command([Array("SET".utf8), Array("big".utf8), value])
+        try client.send(set)
+        #expect(try client.readValue() == .simpleString("OK"))
+        // Pipeline several GETs and read them only afterwards: the proxy must hold the node back
+        // (watermarks) rather than buffer 32 MiB.
+        for _ in 0..<4 { try client.send(RESPEncoder.command(["GET", "big"])) }
+        for _ in 0..<4 { #expect(try client.readValue() == .bulkString(value)) }
+
+        let snapshot = await fixture.server.snapshot()
+        let slot = HashSlot(key: "big")
+        #expect(snapshot[.wire, slot].bytesIn == UInt64(set.count + 4 * 22))
+        let parity = ParityReport(snapshot: snapshot, stats: try fixture.nodeStats())
+        #expect(parity.differences.isEmpty, "\(parity)")
+    }
+
+    @Test("redis-benchmark through slotwarden: no errors, and the ledger's totals equal the node's")
+    func benchmarkLoad() async throws {
+        let benchmark = try #require(
+            ["/usr/bin/redis-benchmark", "/usr/local/bin/redis-benchmark"].first { FileManager.default.isExecutableFile(atPath: $0) },
+            "redis-benchmark (redis-tools) is not installed: run scripts/test")
+        let fixture = try ProxiedValkey(major: 9)
+        defer { fixture.stop() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: benchmark)
+        process.arguments = [
+            "-h", "127.0.0.1", "-p", "\(fixture.port)", "-t", "set,get,incr,lpush,lpop,sadd,hset,spop,zadd",
+            "-P", "16", "-c", "50", "-n", "20000", "-q",
+        ]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        print("redis-benchmark through slotwarden:\n\(text)")
+        #expect(process.terminationStatus == 0)
+        #expect(!text.localizedCaseInsensitiveContains("error"), "\(text)")
+
+        let snapshot = await fixture.server.snapshot()
+        let stats = try fixture.nodeStats()
+        let total = snapshot.total(.node)
+        #expect(total.bytesIn == stats.totalBytesIn)
+        #expect(total.bytesOut == stats.totalBytesOut)
+        #expect(total.bytesIn > 0)
+        let parity = ParityReport(snapshot: snapshot, stats: stats)
+        #expect(parity.differences.isEmpty, "\(parity)")
+    }
+}
