@@ -44,8 +44,9 @@ public struct HashSlot: RawRepresentable, Hashable, Comparable, Sendable, Custom
 
     /// CRC16/XMODEM (polynomial 0x1021, initial value 0, no reflection) as used by Valkey's `crc16.c`.
     public static func crc16<Bytes: Sequence>(_ bytes: Bytes) -> UInt16 where Bytes.Element == UInt8 {
+        let table = crc16TablePointer
         var crc: UInt16 = 0
-        for byte in bytes { crc = crc16Step(crc, byte) }
+        for byte in bytes { crc = crc16Step(crc, byte, table) }
         return crc
     }
 
@@ -56,15 +57,20 @@ public struct HashSlot: RawRepresentable, Hashable, Comparable, Sendable, Custom
 
 /// One table-driven CRC16/XMODEM step.
 @inline(__always)
-func crc16Step(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
-    (crc &<< 8) ^ crc16Table[Int(UInt8(truncatingIfNeeded: crc &>> 8) ^ byte)]
+func crc16Step(_ crc: UInt16, _ byte: UInt8, _ table: UnsafePointer<UInt16>) -> UInt16 {
+    (crc &<< 8) ^ table[Int(UInt8(truncatingIfNeeded: crc &>> 8) ^ byte)]
 }
 
-/// 256-entry lookup table for polynomial 0x1021, computed once.
-let crc16Table: [UInt16] = (0..<256).map { index -> UInt16 in
-    var crc = UInt16(index) << 8
-    for _ in 0..<8 {
-        crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+/// 256-entry lookup table for polynomial 0x1021, built once and never freed. A raw pointer rather
+/// than an array: the per-byte lookup then has no bounds check and no retain.
+nonisolated(unsafe) let crc16TablePointer: UnsafePointer<UInt16> = {
+    let table = UnsafeMutablePointer<UInt16>.allocate(capacity: 256)
+    for index in 0..<256 {
+        var crc = UInt16(index) << 8
+        for _ in 0..<8 {
+            crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+        }
+        table[index] = crc
     }
-    return crc
-}
+    return UnsafePointer(table)
+}()

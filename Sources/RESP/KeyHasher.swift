@@ -20,29 +20,36 @@ public struct KeyHasher: Sendable {
 
     public init() {}
 
-    /// Feeds the next bytes of the key.
+    /// Feeds the next bytes of the key. The CRC table is looked up once per call, not once per byte:
+    /// this runs for every key byte that crosses the proxy.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        for byte in bytes { update(byte) }
+        let table = crc16TablePointer
+        for byte in bytes { update(byte, table: table) }
     }
 
     @inline(__always)
     mutating func update(_ byte: UInt8) {
+        update(byte, table: crc16TablePointer)
+    }
+
+    @inline(__always)
+    private mutating func update(_ byte: UInt8, table: UnsafePointer<UInt16>) {
         switch phase {
         case .searching:
-            wholeCRC = crc16Step(wholeCRC, byte)
+            wholeCRC = crc16Step(wholeCRC, byte, table)
             if byte == UInt8(ascii: "{") { phase = .inTag }
         case .inTag:
-            wholeCRC = crc16Step(wholeCRC, byte)
+            wholeCRC = crc16Step(wholeCRC, byte, table)
             if byte == UInt8(ascii: "}") {
                 phase = tagHasBytes ? .tagClosed : .whole
             } else {
-                tagCRC = crc16Step(tagCRC, byte)
+                tagCRC = crc16Step(tagCRC, byte, table)
                 tagHasBytes = true
             }
         case .tagClosed:
             break
         case .whole:
-            wholeCRC = crc16Step(wholeCRC, byte)
+            wholeCRC = crc16Step(wholeCRC, byte, table)
         }
     }
 
