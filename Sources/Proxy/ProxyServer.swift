@@ -21,7 +21,22 @@ public final class ProxyServer: @unchecked Sendable {
     private var sessions: [ObjectIdentifier: ProxySession] = [:]
     private var acceptedTotal: UInt64 = 0
     private var rejectedTotal: UInt64 = 0
-    private var stopped = false
+    /// True between `pauseClientReads` and `resumeClientReads`: no client bytes are read.
+    private(set) var clientReadsPaused = false
+    /// Waiters for every in-flight FIFO to empty, each with its deadline timer.
+    private var drainWaiters: [DrainWaiter] = []
+    var draining: Bool { !drainWaiters.isEmpty }
+
+    private final class DrainWaiter {
+        let started: UInt64
+        let timer: LoopTimer
+        let continuation: CheckedContinuation<DrainOutcome, Never>
+        init(started: UInt64, timer: LoopTimer, continuation: CheckedContinuation<DrainOutcome, Never>) {
+            self.started = started
+            self.timer = timer
+            self.continuation = continuation
+        }
+    }
 
     public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger) throws {
         self.configuration = configuration
@@ -56,6 +71,7 @@ public final class ProxyServer: @unchecked Sendable {
         loop.execute { [self] in
             listener?.close()
             listener = nil
+            for waiter in drainWaiters { finishDrain(waiter, inFlight: sessions.values.reduce(0) { $0 + $1.inFlightCount }) }
             for session in sessions.values { session.closeBoth() }
         }
         return loop.shutdown()
@@ -85,6 +101,71 @@ public final class ProxyServer: @unchecked Sendable {
         await onLoop { ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
     }
 
+    /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
+    public func pauseClientReads() async {
+        await onLoop {
+            self.clientReadsPaused = true
+            for session in self.sessions.values { session.setPaused(true) }
+        }
+    }
+
+    public func resumeClientReads() async {
+        await onLoop {
+            self.clientReadsPaused = false
+            for session in self.sessions.values { session.setPaused(false) }
+        }
+    }
+
+    /// Commands forwarded to the node and not answered yet, over all connections.
+    public func inFlightCount() async -> Int {
+        await onLoop { self.sessions.values.reduce(0) { $0 + $1.inFlightCount } }
+    }
+
+    /// How a wait for the in-flight FIFOs to empty ended.
+    public struct DrainOutcome: Sendable, Equatable {
+        /// Every FIFO emptied before the deadline.
+        public var drained: Bool
+        /// Commands still in flight when the wait ended (a blocked `BLPOP 0`, say).
+        public var inFlight: Int
+        public var elapsedMilliseconds: Int
+    }
+
+    /// Waits until no command is in flight on any connection, or the timeout passed. Meant to be called
+    /// while client reads are paused, otherwise new commands keep arriving.
+    public func drain(timeoutMilliseconds: Int) async -> DrainOutcome {
+        await withCheckedContinuation { continuation in
+            loop.execute { [self] in
+                let inFlight = sessions.values.reduce(0) { $0 + $1.inFlightCount }
+                if inFlight == 0 {
+                    continuation.resume(returning: DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))
+                    return
+                }
+                let timer = LoopTimer(on: loop)
+                let waiter = DrainWaiter(started: loop.nowMilliseconds, timer: timer, continuation: continuation)
+                drainWaiters.append(waiter)
+                timer.start(after: UInt64(max(0, timeoutMilliseconds))) { [unowned self, unowned waiter] in
+                    self.finishDrain(waiter, inFlight: self.sessions.values.reduce(0) { $0 + $1.inFlightCount })
+                }
+            }
+        }
+    }
+
+    /// A session's FIFO just emptied while someone waits for a drain: check them all.
+    func sessionMayHaveDrained() {
+        guard sessions.values.allSatisfy({ $0.inFlightCount == 0 }) else { return }
+        for waiter in drainWaiters { finishDrain(waiter, inFlight: 0) }
+    }
+
+    private func finishDrain(_ waiter: DrainWaiter, inFlight: Int) {
+        guard let index = drainWaiters.firstIndex(where: { $0 === waiter }) else { return }
+        drainWaiters.remove(at: index)
+        waiter.timer.close()
+        waiter.continuation.resume(
+            returning: DrainOutcome(
+                drained: inFlight == 0, inFlight: inFlight,
+                elapsedMilliseconds: Int(loop.nowMilliseconds - waiter.started)))
+    }
+
     // MARK: loop thread
 
     private func accept(_ stream: TCPStream) {
@@ -102,5 +183,6 @@ public final class ProxyServer: @unchecked Sendable {
 
     func sessionDidClose(_ session: ProxySession) {
         sessions[ObjectIdentifier(session)] = nil
+        if draining { sessionMayHaveDrained() }
     }
 }

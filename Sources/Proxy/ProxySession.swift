@@ -22,6 +22,20 @@ final class ProxySession: TCPStreamDelegate {
     private var partialRequestBytes = 0
     private var partialReplyBytes = 0
 
+    /// Why the client is not being read right now; it is read only while this is empty.
+    private struct ReadBlockers: OptionSet {
+        let rawValue: UInt8
+        /// The node connection is not up yet.
+        static let connecting = ReadBlockers(rawValue: 1 << 0)
+        /// The node's write queue passed its high watermark.
+        static let backpressure = ReadBlockers(rawValue: 1 << 1)
+        /// The server paused client reads (a fence or a consistent cut).
+        static let paused = ReadBlockers(rawValue: 1 << 2)
+        /// The client finished sending.
+        static let finished = ReadBlockers(rawValue: 1 << 3)
+    }
+
+    private var clientBlockers: ReadBlockers = [.connecting]
     private var clientReachedEOF = false
     private var nodeReachedEOF = false
     /// Each direction is finished once its source reached EOF and everything it sent was flushed to
@@ -65,7 +79,8 @@ final class ProxySession: TCPStreamDelegate {
         stopConnectTimer()
         stream.setNoDelay(server.configuration.tcpNoDelay)
         stream.startReading()
-        client.startReading()
+        if server.clientReadsPaused { clientBlockers.insert(.paused) }
+        unblockClient(.connecting)
     }
 
     func stream(_ stream: TCPStream, didFailToConnect error: UVError) {
@@ -84,6 +99,7 @@ final class ProxySession: TCPStreamDelegate {
     func streamDidReachEOF(_ stream: TCPStream) {
         if stream === client {
             clientReachedEOF = true
+            clientBlockers.insert(.finished)
             node?.shutdownWrite()
         } else {
             nodeReachedEOF = true
@@ -110,8 +126,8 @@ final class ProxySession: TCPStreamDelegate {
     func streamWritesDrained(_ stream: TCPStream) {
         if stream === client {
             if !nodeReachedEOF { node?.startReading() }
-        } else if !clientReachedEOF {
-            client.startReading()
+        } else {
+            unblockClient(.backpressure)
         }
     }
 
@@ -133,7 +149,7 @@ final class ProxySession: TCPStreamDelegate {
         } else {
             scanRequests(bytes)
         }
-        if !node.write(bytes) { client.stopReading() }
+        if !node.write(bytes) { blockClient(.backpressure) }
     }
 
     private func scanRequests(_ bytes: UnsafeRawBufferPointer) {
@@ -169,6 +185,7 @@ final class ProxySession: TCPStreamDelegate {
             scanReplies(bytes)
         }
         if !client.write(bytes) { node?.stopReading() }
+        if server.draining && accounting.inFlightCount == 0 { server.sessionMayHaveDrained() }
     }
 
     private func scanReplies(_ bytes: UnsafeRawBufferPointer) {
@@ -193,6 +210,26 @@ final class ProxySession: TCPStreamDelegate {
                 return
             }
         }
+    }
+
+    // MARK: pausing
+
+    /// Commands forwarded and still waiting for their replies.
+    var inFlightCount: Int { accounting.inFlightCount }
+
+    /// Stops (or resumes) reading the client; node replies keep flowing either way.
+    func setPaused(_ paused: Bool) {
+        if paused { blockClient(.paused) } else { unblockClient(.paused) }
+    }
+
+    private func blockClient(_ reason: ReadBlockers) {
+        clientBlockers.insert(reason)
+        if client.isReading { client.stopReading() }
+    }
+
+    private func unblockClient(_ reason: ReadBlockers) {
+        clientBlockers.remove(reason)
+        if clientBlockers.isEmpty && !client.isReading && !closing && !refusing { client.startReading() }
     }
 
     // MARK: ending

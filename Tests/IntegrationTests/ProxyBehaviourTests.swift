@@ -110,6 +110,51 @@ struct ProxyBehaviourTests {
         #expect(parity.differences.isEmpty, "\(parity)")
     }
 
+    @Test("paused client reads hold commands back until resume; replies keep flowing")
+    func pauseAndResume() async throws {
+        let fixture = try ProxiedValkey(major: 9)
+        defer { fixture.stop() }
+        let client = try fixture.client()
+        #expect(try client.call("SET", "pause:a", "1") == .simpleString("OK"))
+        await fixture.server.pauseClientReads()
+        try client.send(RESPEncoder.command(["SET", "pause:b", "2"]))
+        let lateClient = try fixture.client()
+        try lateClient.send(RESPEncoder.command(["SET", "pause:c", "3"]))
+        #expect(await fixture.server.inFlightCount() == 0)
+        #expect(await fixture.server.drain(timeoutMilliseconds: 1000).drained)
+        await fixture.server.resumeClientReads()
+        #expect(try client.readValue() == .simpleString("OK"))
+        #expect(try lateClient.readValue() == .simpleString("OK"))
+        #expect(try fixture.direct().call("MGET", "pause:b") == .array([.bulkString(Array("2".utf8))]))
+    }
+
+    @Test("a drain waits for replies, and reports what is still blocked when its time is up")
+    func drainCarriesBlockedCommands() async throws {
+        let fixture = try ProxiedValkey(major: 8)
+        defer { fixture.stop() }
+        let blocked = try fixture.client()
+        try blocked.send(RESPEncoder.command(["BLPOP", "drain:q", "0"]))
+        let direct = try fixture.direct()
+        var blockedOnNode = false
+        for _ in 0..<20000 where !blockedOnNode {
+            if case .bulkString(let info) = try direct.call("INFO", "clients") {
+                blockedOnNode = String(decoding: info, as: UTF8.self).contains("blocked_clients:1")
+            }
+        }
+        #expect(blockedOnNode)
+        await fixture.server.pauseClientReads()
+        let timedOut = await fixture.server.drain(timeoutMilliseconds: 50)
+        #expect(!timedOut.drained)
+        #expect(timedOut.inFlight == 1)
+        #expect(timedOut.elapsedMilliseconds >= 50)
+        try direct.call("LPUSH", "drain:q", "x")
+        #expect(try blocked.readValue() == .array([.bulkString(Array("drain:q".utf8)), .bulkString(Array("x".utf8))]))
+        let drained = await fixture.server.drain(timeoutMilliseconds: 5000)
+        #expect(drained.drained)
+        #expect(drained.inFlight == 0)
+        await fixture.server.resumeClientReads()
+    }
+
     @Test("redis-benchmark through slotwarden: no errors, and the ledger's totals equal the node's")
     func benchmarkLoad() async throws {
         let benchmark = try #require(

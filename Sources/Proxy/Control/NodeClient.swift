@@ -10,7 +10,7 @@ import RESP
 public final class NodeClient {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
-        init(_ description: String) { self.description = description }
+        public init(_ description: String) { self.description = description }
     }
 
     public let host: String
