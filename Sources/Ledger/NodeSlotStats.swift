@@ -106,6 +106,24 @@ public struct NodeSlotStats: Equatable, Sendable {
         Dictionary(rows.map { ($0.slot, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
+    /// What the node counted since `baseline`, slot by slot. A slot below its baseline was reset on the
+    /// node meanwhile (a failover, CONFIG RESETSTAT), so everything it shows now is new.
+    public func subtracting(_ baseline: NodeSlotStats?) -> NodeSlotStats {
+        guard let baseline else { return self }
+        let before = baseline.bySlot()
+        return NodeSlotStats(
+            rows: rows.map { row in
+                guard let old = before[row.slot], row.networkBytesIn >= old.networkBytesIn,
+                    row.networkBytesOut >= old.networkBytesOut, row.cpuMicroseconds >= old.cpuMicroseconds
+                else { return row }
+                var delta = row
+                delta.networkBytesIn -= old.networkBytesIn
+                delta.networkBytesOut -= old.networkBytesOut
+                delta.cpuMicroseconds -= old.cpuMicroseconds
+                return delta
+            }, networkStatsEnabled: networkStatsEnabled)
+    }
+
     public var totalBytesIn: UInt64 { rows.reduce(0) { $0 &+ $1.networkBytesIn } }
     public var totalBytesOut: UInt64 { rows.reduce(0) { $0 &+ $1.networkBytesOut } }
 }

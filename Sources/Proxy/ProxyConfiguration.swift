@@ -20,6 +20,9 @@ public struct ProxyConfiguration: Sendable {
     /// Accepted client connections beyond this many are closed at once.
     public var maxClients: Int
     public var tcpNoDelay: Bool
+    /// The longest client reads stay paused, enforced on the event loop itself: clients resume when it
+    /// passes even if whoever paused them never comes back.
+    public var maxPauseMilliseconds: UInt64 = 5000
 
     public init(
         listenHost: String = "127.0.0.1", listenPort: Int = 7000,

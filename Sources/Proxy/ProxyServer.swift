@@ -3,6 +3,23 @@ import Logging
 import RESP
 import UV
 
+/// What the data plane tells the control side, from the loop thread.
+public struct ProxyEvents: Sendable {
+    /// A command passing through will reset the node's counters; every client has already stopped
+    /// being read, and the fence takes it from there.
+    public var commandWillResetNode: (@Sendable (EpochReason) -> Void)?
+    /// A reply (`-MOVED`, `-READONLY`, `-LOADING`, `-CLUSTERDOWN`, `-UNBLOCKED`, an unasked
+    /// `sunsubscribe`) suggests the node's role changed: poll it now.
+    public var roleMayHaveChanged: (@Sendable () -> Void)?
+
+    public init(
+        commandWillResetNode: (@Sendable (EpochReason) -> Void)? = nil, roleMayHaveChanged: (@Sendable () -> Void)? = nil
+    ) {
+        self.commandWillResetNode = commandWillResetNode
+        self.roleMayHaveChanged = roleMayHaveChanged
+    }
+}
+
 /// The data plane: one event loop, a listener, the sessions, and the ledger they record into.
 ///
 /// Thread safety: `start`, `stop` and the async accessors may be called from any thread; everything
@@ -19,7 +36,11 @@ public final class ProxyServer: @unchecked Sendable {
     private var listener: TCPListener?
     /// Open sessions, keyed by identity; the server owns them until both of their streams closed.
     private var sessions: [ObjectIdentifier: ProxySession] = [:]
+    /// The epoch the ledger is recording; a fence closes it and opens the next.
+    private var epochID: UInt64 = 1
+    private let events: ProxyEvents
     private var acceptedTotal: UInt64 = 0
+    private var nextSessionID: UInt64 = 0
     private var rejectedTotal: UInt64 = 0
     /// True between `pauseClientReads` and `resumeClientReads`: no client bytes are read.
     private(set) var clientReadsPaused = false
@@ -38,7 +59,8 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
-    public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger) throws {
+    public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents = ProxyEvents()) throws {
+        self.events = events
         self.configuration = configuration
         self.node = node
         self.logger = logger
@@ -102,17 +124,90 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
+    /// The loop resumes them by itself after `maxPauseMilliseconds`.
     public func pauseClientReads() async {
+        await onLoop { self.pauseClientReadsOnLoop() }
+    }
+
+    /// When the current (or last) pause began and how long the last one lasted, in loop time.
+    private var pauseStartedAt: UInt64 = 0
+    private var lastPause = PauseRecord(milliseconds: 0, expired: false)
+    private var pauseDeadline: LoopTimer?
+
+    /// How long the last pause lasted, and whether the loop ended it because `maxPauseMilliseconds` passed.
+    public struct PauseRecord: Sendable, Equatable {
+        public var milliseconds: Int
+        public var expired: Bool
+    }
+
+    public func lastPauseRecord() async -> PauseRecord { await onLoop { self.lastPause } }
+
+    private func pauseClientReadsOnLoop() {
+        guard !clientReadsPaused else { return }
+        clientReadsPaused = true
+        pauseStartedAt = loop.nowMilliseconds
+        for session in sessions.values { session.setPaused(true) }
+        let deadline = LoopTimer(on: loop)
+        deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
+            self.logger.warning(
+                "max pause passed; resuming clients", metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
+            self.resumeClientReadsOnLoop(expired: true)
+        }
+        pauseDeadline = deadline
+    }
+
+    private func resumeClientReadsOnLoop(expired: Bool) {
+        guard clientReadsPaused else { return }
+        clientReadsPaused = false
+        pauseDeadline?.close()
+        pauseDeadline = nil
+        lastPause = PauseRecord(milliseconds: Int(loop.nowMilliseconds - pauseStartedAt), expired: expired)
+        for session in sessions.values { session.setPaused(false) }
+    }
+
+    /// A session forwarded a command that resets the node's counters (a role change, CONFIG
+    /// RESETSTAT): stop reading every client now, on the loop, so that nothing else crosses before
+    /// the fence takes over.
+    func commandWillResetNode(_ reason: EpochReason) {
+        guard let commandWillResetNode = events.commandWillResetNode else { return }
+        pauseClientReadsOnLoop()
+        commandWillResetNode(reason)
+    }
+
+    /// A reply suggested that the node's role may have changed.
+    func replySuggestsRoleChange() {
+        events.roleMayHaveChanged?()
+    }
+
+    /// The cut at the end of an epoch, taken on the loop: the ledger as it stands, then zeroed, and
+    /// the commands still in flight (they complete, and count, in the next epoch).
+    public struct EpochCut: Sendable {
+        public var closedEpoch: UInt64
+        public var ledger: LedgerSnapshot
+        public var carriedOver: [CarriedCommand]
+    }
+
+    public func closeEpoch() async -> EpochCut {
         await onLoop {
-            self.clientReadsPaused = true
-            for session in self.sessions.values { session.setPaused(true) }
+            let cut = EpochCut(
+                closedEpoch: self.epochID, ledger: self.ledger.snapshot(),
+                carriedOver: self.sessions.values.filter { $0.inFlightCount > 0 }
+                    .map { CarriedCommand(connection: $0.id, count: $0.inFlightCount) }
+                    .sorted { $0.connection < $1.connection })
+            self.ledger.reset()
+            self.epochID += 1
+            return cut
         }
     }
 
-    public func resumeClientReads() async {
+    public func currentEpochID() async -> UInt64 { await onLoop { self.epochID } }
+
+    /// Resumes client reads and returns how long they were paused.
+    @discardableResult
+    public func resumeClientReads() async -> PauseRecord {
         await onLoop {
-            self.clientReadsPaused = false
-            for session in self.sessions.values { session.setPaused(false) }
+            self.resumeClientReadsOnLoop(expired: false)
+            return self.lastPause
         }
     }
 
@@ -169,7 +264,8 @@ public final class ProxyServer: @unchecked Sendable {
     // MARK: loop thread
 
     private func accept(_ stream: TCPStream) {
-        let session = ProxySession(server: self, client: stream)
+        nextSessionID += 1
+        let session = ProxySession(server: self, client: stream, id: nextSessionID)
         sessions[ObjectIdentifier(session)] = session
         guard sessions.count <= configuration.maxClients else {
             rejectedTotal += 1

@@ -12,6 +12,8 @@ final class ProxySession: TCPStreamDelegate {
     private unowned(unsafe) let server: ProxyServer
     private let ledger: LedgerShard
     let client: TCPStream
+    /// Names the connection in logs and epoch records.
+    let id: UInt64
     private var node: TCPStream?
     private var connectTimer: LoopTimer?
 
@@ -47,7 +49,8 @@ final class ProxySession: TCPStreamDelegate {
     private var closedStreams = 0
     private var closing = false
 
-    init(server: ProxyServer, client: TCPStream) {
+    init(server: ProxyServer, client: TCPStream, id: UInt64) {
+        self.id = id
         self.server = server
         self.ledger = server.ledger
         self.client = client
@@ -160,6 +163,11 @@ final class ProxySession: TCPStreamDelegate {
             case .complete(let request):
                 partialRequestBytes = 0
                 accounting.requestScanned(request, ledger: ledger)
+                switch request.effect {
+                case .roleChange: server.commandWillResetNode(.roleChange)
+                case .resetStat: server.commandWillResetNode(.nodeResetStat)
+                default: break
+                }
                 if accounting.requestsArePipe {
                     ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
                     return
@@ -200,6 +208,14 @@ final class ProxySession: TCPStreamDelegate {
             case .complete(let reply):
                 partialReplyBytes = 0
                 accounting.replyScanned(reply, ledger: ledger)
+                if let error = reply.error {
+                    switch error {
+                    case .moved, .readOnly, .loading, .clusterDown, .unblocked: server.replySuggestsRoleChange()
+                    default: break
+                    }
+                } else if reply.pubSub == .sunsubscribe && reply.type == .push {
+                    server.replySuggestsRoleChange()
+                }
             case .incomplete:
                 partialReplyBytes += offset - start
                 return

@@ -1,0 +1,185 @@
+import Foundation
+import Ledger
+import Logging
+
+/// Drives a ``FailoverFence``: feeds it events from the role watcher, the proxy and its own timers,
+/// and carries out the actions it returns against the ``ProxyServer`` and the control connection.
+/// Keeps the epoch history and appends closed epochs to the epoch log.
+public actor FenceController {
+    private var fence: FailoverFence
+    private let server: ProxyServer
+    private let control: ControlLink
+    private let logger: Logger
+    private let epochLogPath: String?
+    private var history: EpochHistory
+    private var current: EpochRecord
+    private var timers: [FailoverFence.Timer: Task<Void, Never>] = [:]
+    private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
+    private var drainOutcome: ProxyServer.DrainOutcome?
+    private var statsAtCut: NodeSlotStats?
+    /// The node's counters when the current epoch opened: the baseline of its reconciliation.
+    public private(set) var nodeStatsAtOpen: NodeSlotStats?
+    /// Called when the fence wants a `ROLE` poll now.
+    private let pollRoleNow: @Sendable () -> Void
+
+    private var epochWaiters: [(after: UInt64, continuation: CheckedContinuation<EpochRecord, Never>)] = []
+
+    /// Waits until an epoch with an id greater than `id` has closed, and returns the first such.
+    public func closedEpoch(after id: UInt64) async -> EpochRecord {
+        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
+        return await withCheckedContinuation { epochWaiters.append((id, $0)) }
+    }
+
+    public struct Counters: Sendable, Equatable, Codable {
+        public var fences: UInt64 = 0
+        public var drainTimeouts: UInt64 = 0
+        public var maxPauseTimeouts: UInt64 = 0
+        public var carriedOverCommands: UInt64 = 0
+        public var pauseMilliseconds: [Int] = []
+        public var drainMilliseconds: [Int] = []
+    }
+    public private(set) var counters = Counters()
+
+    init(
+        server: ProxyServer, control: ControlLink, configuration: FenceConfiguration, logger: Logger,
+        pollRoleNow: @escaping @Sendable () -> Void
+    ) {
+        self.fence = FailoverFence(settings: configuration.fence)
+        self.server = server
+        self.control = control
+        self.logger = logger
+        self.epochLogPath = configuration.epochLogPath
+        self.history = EpochHistory(capacity: configuration.epochHistory)
+        self.current = EpochRecord(id: 1, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
+        self.pollRoleNow = pollRoleNow
+    }
+
+    /// Reads the node's counters as the first epoch's baseline.
+    func start() async {
+        nodeStatsAtOpen = try? await control.slotStats()
+    }
+
+    public var state: FailoverFence.State { fence.state }
+    public var role: NodeRole { fence.role }
+    public var openEpoch: EpochRecord { current }
+    public var closedEpochs: [EpochRecord] { history.epochs }
+
+    public func handle(_ event: FailoverFence.Event) async {
+        if case .roleObserved(let role, _) = event, current.roleAtStart.kind == .unknown, current.id == 1 {
+            current.roleAtStart = role
+        }
+        let before = fence.state
+        let actions = fence.handle(event)
+        if fence.state != before {
+            logger.info(
+                "fence \(before.rawValue) → \(fence.state.rawValue)",
+                metadata: ["epoch": "\(current.id)", "reason": "\(fence.reason?.rawValue ?? "-")"])
+        }
+        for action in actions { await perform(action) }
+    }
+
+    private func perform(_ action: FailoverFence.Action) async {
+        switch action {
+        case .stopReadingClients:
+            counters.fences += 1
+            drainOutcome = nil
+            statsAtCut = nil
+            await server.pauseClientReads()
+            await handle(.clientsPaused)
+        case .startDrain(let timeout):
+            Task {
+                let outcome = await server.drain(timeoutMilliseconds: timeout)
+                await self.drained(outcome)
+            }
+        case .pollRoleNow:
+            pollRoleNow()
+        case .readNodeStats:
+            Task {
+                let stats = try? await control.slotStats()
+                await self.statsRead(stats)
+            }
+        case .closeEpoch(let reason):
+            await closeEpoch(reason)
+        case .resumeClients:
+            let pause = await server.resumeClientReads()
+            counters.pauseMilliseconds.append(pause.milliseconds)
+            lastPause = pause
+            if fence.resumedEarly || pause.expired {
+                counters.maxPauseTimeouts += 1
+                logger.warning("max pause passed; clients resumed before the fence finished", metadata: ["epoch": "\(current.id)"])
+            }
+        case .startTimer(let timer, let milliseconds):
+            timers[timer]?.cancel()
+            timers[timer] = Task {
+                try? await Task.sleep(for: .milliseconds(milliseconds))
+                if !Task.isCancelled { await self.handle(.timerFired(timer)) }
+            }
+        case .cancelTimer(let timer):
+            timers.removeValue(forKey: timer)?.cancel()
+        }
+    }
+
+    private func drained(_ outcome: ProxyServer.DrainOutcome) async {
+        drainOutcome = outcome
+        counters.drainMilliseconds.append(outcome.elapsedMilliseconds)
+        if !outcome.drained { counters.drainTimeouts += 1 }
+        await handle(.drainFinished(drained: outcome.drained, inFlight: outcome.inFlight))
+    }
+
+    private func statsRead(_ stats: NodeSlotStats?) async {
+        statsAtCut = stats
+        await handle(.nodeStatsRead)
+    }
+
+    private func closeEpoch(_ reason: EpochReason) async {
+        let cut = await server.closeEpoch()
+        let now = Date().timeIntervalSince1970
+        var closed = current
+        closed.close(by: reason, at: now, role: fence.role, ledger: cut.ledger, nodeStats: statsAtCut.map { $0.subtracting(nodeStatsAtOpen) })
+        closed.carriedOver = cut.carriedOver
+        closed.drainMilliseconds = drainOutcome?.elapsedMilliseconds ?? 0
+        closed.drainTimedOut = drainOutcome.map { !$0.drained } ?? false
+        closed.maxPauseExceeded = fence.resumedEarly || lastPause.expired
+        counters.carriedOverCommands += UInt64(cut.carriedOver.reduce(0) { $0 + $1.count })
+        history.append(closed)
+        logger.info(
+            "epoch closed",
+            metadata: [
+                "epoch": "\(closed.id)", "reason": "\(reason.rawValue)", "carried_over": "\(cut.carriedOver.count)",
+                "drain_ms": "\(closed.drainMilliseconds)", "drain_timed_out": "\(closed.drainTimedOut)",
+            ])
+        current = EpochRecord(id: cut.closedEpoch + 1, openedBy: reason, startedAt: now, roleAtStart: fence.role)
+        nodeStatsAtOpen = statsAtCut
+        await handle(.epochOpened)
+        // The pause ended with the next epoch's opening; it belongs to the record of the epoch just closed.
+        let pause = lastPause
+        history.updateLast { record in
+            record.pauseMilliseconds = pause.milliseconds
+            record.maxPauseExceeded = record.maxPauseExceeded || pause.expired
+        }
+        guard let final = history.epochs.last else { return }
+        appendToLog(final)
+        let ready = epochWaiters.filter { final.id > $0.after }
+        epochWaiters.removeAll { final.id > $0.after }
+        for waiter in ready { waiter.continuation.resume(returning: final) }
+    }
+
+    private func appendToLog(_ epoch: EpochRecord) {
+        guard let epochLogPath else { return }
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            var line = try encoder.encode(epoch)
+            line.append(UInt8(ascii: "\n"))
+            if !FileManager.default.fileExists(atPath: epochLogPath) {
+                _ = FileManager.default.createFile(atPath: epochLogPath, contents: nil)
+            }
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: epochLogPath))
+            defer { try? handle.close() }
+            try handle.seekToEnd()
+            try handle.write(contentsOf: line)
+        } catch {
+            logger.error("cannot append to the epoch log", metadata: ["path": "\(epochLogPath)", "error": "\(error)"])
+        }
+    }
+}

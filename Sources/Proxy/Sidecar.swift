@@ -1,0 +1,60 @@
+import Ledger
+import Logging
+import Synchronization
+
+/// slotwarden as it runs in front of a node: the data plane, the control connection, the role watcher
+/// and the failover fence, wired together.
+public final class Sidecar: Sendable {
+    public let server: ProxyServer
+    public let fence: FenceController
+    public let control: ControlLink
+    private let watcher: RoleWatcher
+    private let configuration: FenceConfiguration
+
+    public init(proxy: ProxyConfiguration, fence configuration: FenceConfiguration, node: NodeFacts, logger: Logger) throws {
+        self.configuration = configuration
+        let control = ControlLink(host: proxy.nodeHost, port: proxy.nodePort, credentials: configuration.credentials)
+        let watcher = RoleWatcher(
+            control: control, intervalMilliseconds: configuration.rolePollIntervalMilliseconds,
+            maxBackoffMilliseconds: configuration.maxReconnectBackoffMilliseconds, logger: logger)
+        let box = FenceBox()
+        let events = ProxyEvents(
+            commandWillResetNode: { reason in Task { await box.controller?.handle(.commandSeen(reason)) } },
+            roleMayHaveChanged: { watcher.pollNow() })
+        let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
+        let fence = FenceController(
+            server: server, control: control, configuration: configuration, logger: logger,
+            pollRoleNow: { watcher.pollNow() })
+        box.set(fence)
+        self.server = server
+        self.fence = fence
+        self.control = control
+        self.watcher = watcher
+    }
+
+    /// Starts the proxy, reads the node's baseline and starts watching its role. Returns the port.
+    @discardableResult
+    public func start() async throws -> Int {
+        let port = try server.start()
+        await fence.start()
+        let fence = self.fence
+        watcher.start { role, runID in await fence.handle(.roleObserved(role, runID: runID)) }
+        return port
+    }
+
+    /// Closes the epoch on an operator's request.
+    public func closeEpoch() async { await fence.handle(.manual) }
+
+    @discardableResult
+    public func stop() -> Int32 {
+        watcher.stop()
+        return server.stop()
+    }
+}
+
+/// Lets the proxy's fence trigger reach a controller built after the proxy.
+private final class FenceBox: Sendable {
+    private let storage = Mutex<FenceController?>(nil)
+    var controller: FenceController? { storage.withLock { $0 } }
+    func set(_ controller: FenceController) { storage.withLock { $0 = controller } }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Ledger
+import Logging
+import Proxy
+import RESP
+import Testing
+
+@Suite("Epochs and the fence against real Valkey", .serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+struct EpochTests {
+    @Test("CONFIG RESETSTAT through slotwarden closes the epoch, and the next epoch matches the node exactly", arguments: [8, 9])
+    func resetStatClosesEpoch(major: Int) async throws {
+        let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: major)))
+        defer { valkey.stop() }
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("epochs-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+        var logger = Logger(label: "slotwarden.test")
+        logger.logLevel = .critical
+        let sidecar = try Sidecar(
+            proxy: ProxyConfiguration(listenPort: 0, nodePort: valkey.port),
+            fence: FenceConfiguration(fence: .init(drainTimeoutMilliseconds: 200), epochLogPath: logPath),
+            node: NodeProbe.probe(host: "127.0.0.1", port: valkey.port), logger: logger)
+        let port = try await sidecar.start()
+        defer { sidecar.stop() }
+
+        let client = try NodeClient(host: "127.0.0.1", port: port)
+        for index in 0..<50 { try client.call("SET", "epoch:\(index)", "v\(index)") }
+        // A blocked command in flight across the cut is carried into the next epoch, not dropped.
+        let blocked = try NodeClient(host: "127.0.0.1", port: port)
+        try blocked.send(RESPEncoder.command(["BLPOP", "epoch:queue", "0"]))
+        #expect(try waitForBlockedClients(on: valkey.client(), count: 1))
+        #expect(try client.call("CONFIG", "RESETSTAT") == .simpleString("OK"))
+        let closed = await sidecar.fence.closedEpoch(after: 0)
+        #expect(closed.id == 1)
+        #expect(closed.openedBy == .startup)
+        #expect(closed.closedBy == .nodeResetStat)
+        #expect(closed.closingSlots.contains { $0.slot == HashSlot(key: "epoch:7").rawValue && $0.node.commands == 1 })
+        #expect(closed.carriedOver.reduce(0) { $0 + $1.count } == 1)
+        #expect(closed.drainTimedOut)
+        #expect(closed.pauseMilliseconds < 5000)
+        #expect(await sidecar.server.currentEpochID() == 2)
+
+        // The new epoch: more traffic, then the ledger's node view equals the node's counters since the cut.
+        for index in 0..<50 { try client.call("GET", "epoch:\(index)") }
+        try client.call("LPUSH", "epoch:queue", "x")
+        #expect(try blocked.readValue() == .array([.bulkString(Array("epoch:queue".utf8)), .bulkString(Array("x".utf8))]))
+        let snapshot = await sidecar.server.snapshot()
+        let baseline = await sidecar.fence.nodeStatsAtOpen
+        let stats = try await sidecar.control.slotStats().subtracting(baseline)
+        let parity = ParityReport(snapshot: snapshot, stats: stats)
+        #expect(parity.differences.isEmpty, "\(parity)")
+        #expect(snapshot.total(.node).commands == 52)
+
+        // The closed epoch was appended to the epoch log as one JSON line.
+        let lines = try String(contentsOfFile: logPath, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 1)
+        let decoded = try JSONDecoder().decode(EpochRecord.self, from: Data(lines[0].utf8))
+        #expect(decoded == closed)
+        let fenceCounters = await sidecar.fence.counters
+        #expect(fenceCounters.fences == 1)
+        #expect(fenceCounters.drainTimeouts == 1)
+        #expect(fenceCounters.carriedOverCommands == 1)
+    }
+
+    @Test("an operator's epoch close pauses, drains and resumes without losing a command")
+    func manualClose() async throws {
+        let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
+        defer { valkey.stop() }
+        var logger = Logger(label: "slotwarden.test")
+        logger.logLevel = .critical
+        let sidecar = try Sidecar(
+            proxy: ProxyConfiguration(listenPort: 0, nodePort: valkey.port), fence: FenceConfiguration(),
+            node: NodeProbe.probe(host: "127.0.0.1", port: valkey.port), logger: logger)
+        let port = try await sidecar.start()
+        defer { sidecar.stop() }
+        let client = try NodeClient(host: "127.0.0.1", port: port)
+        var pipeline: [UInt8] = []
+        for index in 0..<200 { pipeline += RESPEncoder.command(["INCR", "manual:\(index % 7)"]) }
+        try client.send(pipeline)
+        await sidecar.closeEpoch()
+        for _ in 0..<200 { _ = try client.readValue() }
+        let closed = await sidecar.fence.closedEpoch(after: 0)
+        #expect(closed.closedBy == .manual)
+        #expect(!closed.maxPauseExceeded)
+        var total = 0
+        for index in 0..<7 { total += Int(try client.call("GET", "manual:\(index)").string ?? "0") ?? 0 }
+        #expect(total == 200)
+        #expect(await sidecar.fence.state == .live)
+    }
+}
+
+/// Polls the node until it reports `count` blocked clients: a command sent through slotwarden gives no
+/// other sign that the node has received it and blocked.
+func waitForBlockedClients(on direct: NodeClient, count: Int) throws -> Bool {
+    for _ in 0..<20000 {
+        if case .bulkString(let info) = try direct.call("INFO", "clients"),
+            String(decoding: info, as: UTF8.self).contains("blocked_clients:\(count)\r")
+        {
+            return true
+        }
+    }
+    return false
+}

@@ -1,0 +1,100 @@
+import Ledger
+import Proxy
+import Testing
+
+@Suite("FailoverFence (sans-IO)")
+struct FailoverFenceTests {
+    let settings = FailoverFence.Settings(drainTimeoutMilliseconds: 200, maxPauseMilliseconds: 500, roleChangeTimeoutMilliseconds: 3000)
+    let primary = NodeRole(kind: .primary)
+    let replica = NodeRole(kind: .replica, primaryHost: "127.0.0.1", primaryPort: 7001, linkState: "connected")
+
+    private func liveFence(role: NodeRole) -> FailoverFence {
+        var fence = FailoverFence(settings: settings)
+        #expect(fence.handle(.roleObserved(role, runID: "a")) == [])
+        return fence
+    }
+
+    @Test("a role change observed by the poll walks live → paused → draining → resetting → live")
+    func roleChange() {
+        var fence = liveFence(role: replica)
+        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [])
+        #expect(fence.handle(.roleObserved(primary, runID: "a")) == [.stopReadingClients, .startTimer(.maxPause, milliseconds: 500)])
+        #expect(fence.state == .paused)
+        #expect(fence.reason == .roleChange)
+        #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
+        #expect(fence.state == .draining)
+        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.readNodeStats])
+        #expect(fence.state == .resetting)
+        #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
+        #expect(fence.handle(.epochOpened) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange), .resumeClients])
+        #expect(fence.state == .live)
+        #expect(fence.reason == nil)
+    }
+
+    @Test("a new run id means the node restarted")
+    func restart() {
+        var fence = liveFence(role: primary)
+        #expect(fence.handle(.roleObserved(primary, runID: "b")).first == .stopReadingClients)
+        #expect(fence.reason == .nodeRestart)
+    }
+
+    @Test("the first observation only learns the role")
+    func firstObservation() {
+        var fence = FailoverFence(settings: settings)
+        #expect(fence.handle(.roleObserved(primary, runID: "a")) == [])
+        #expect(fence.state == .live)
+        #expect(fence.role == primary)
+    }
+
+    @Test("a pre-fence waits for the role change after draining, then resets")
+    func preFence() {
+        var fence = liveFence(role: replica)
+        #expect(
+            fence.handle(.commandSeen(.roleChange)) == [
+                .stopReadingClients, .startTimer(.maxPause, milliseconds: 500), .startTimer(.roleChange, milliseconds: 3000),
+                .pollRoleNow,
+            ])
+        #expect(fence.awaitingRoleChange)
+        #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
+        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.pollRoleNow])
+        #expect(fence.state == .draining)
+        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [])
+        #expect(fence.handle(.roleObserved(primary, runID: "a")) == [.readNodeStats])
+        #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
+    }
+
+    @Test("a pre-fence whose role never changes resets when its timer fires")
+    func preFenceTimeout() {
+        var fence = liveFence(role: replica)
+        _ = fence.handle(.commandSeen(.roleChange))
+        _ = fence.handle(.clientsPaused)
+        _ = fence.handle(.drainFinished(drained: true, inFlight: 0))
+        #expect(fence.handle(.timerFired(.roleChange)) == [.readNodeStats])
+    }
+
+    @Test("max_pause resumes clients early; the fence still finishes and does not resume twice")
+    func maxPause() {
+        var fence = liveFence(role: primary)
+        _ = fence.handle(.commandSeen(.nodeResetStat))
+        _ = fence.handle(.clientsPaused)
+        #expect(fence.handle(.timerFired(.maxPause)) == [.resumeClients])
+        #expect(fence.resumedEarly)
+        #expect(fence.handle(.timerFired(.maxPause)) == [])
+        #expect(fence.handle(.drainFinished(drained: false, inFlight: 1)) == [.readNodeStats])
+        #expect(fence.lastDrain.inFlight == 1)
+        _ = fence.handle(.nodeStatsRead)
+        #expect(fence.handle(.epochOpened) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange)])
+        #expect(fence.state == .live)
+    }
+
+    @Test("triggers while a fence is up are absorbed")
+    func absorbed() {
+        var fence = liveFence(role: primary)
+        _ = fence.handle(.manual)
+        #expect(fence.handle(.commandSeen(.nodeResetStat)) == [])
+        #expect(fence.handle(.manual) == [])
+        #expect(fence.reason == .manual)
+        #expect(fence.handle(.nodeStatsRead) == [])
+        #expect(fence.handle(.epochOpened) == [])
+    }
+}
