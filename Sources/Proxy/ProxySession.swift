@@ -233,9 +233,14 @@ final class ProxySession: TCPStreamDelegate {
     /// Commands forwarded and still waiting for their replies.
     var inFlightCount: Int { accounting.inFlightCount }
 
-    /// Stops (or resumes) reading the client; node replies keep flowing either way.
+    /// Stops (or resumes) reading the client; node replies keep flowing either way. A replica's
+    /// replication link is never paused: its acknowledgements must keep flowing for the primary.
     func setPaused(_ paused: Bool) {
-        if paused { blockClient(.paused) } else { unblockClient(.paused) }
+        if paused {
+            if !accounting.requestsArePipe { blockClient(.paused) }
+        } else {
+            unblockClient(.paused)
+        }
     }
 
     private func blockClient(_ reason: ReadBlockers) {

@@ -209,6 +209,11 @@ struct SessionAccountingTests {
         #expect(!harness.repliesArePipe)
         harness.receive("+OK\r\n")
         #expect(harness.repliesArePipe)
+        // The handshake is recorded at once and leaves nothing in flight: a drain must not wait on it.
+        #expect(harness.inFlight == 0)
+        let replication = harness.ledger.wire(.replication)
+        #expect(replication.commands == 1)
+        #expect(replication.bytesIn == UInt64(command("PSYNC", "?", "-1").utf8.count))
     }
 
     @Test("version 8 does not count NOAUTH; version 9 counts its bytes in")

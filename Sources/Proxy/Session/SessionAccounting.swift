@@ -104,7 +104,7 @@ struct SessionAccounting: ~Copyable {
 
         if repliesExpected || command.kind == .replication {
             inFlight.append(command)
-            if inFlight.count == 1 && command.kind == .replication { repliesArePipe = true }
+            noteHeadChanged(ledger: ledger)
         } else {
             complete(command, reply: nil, ledger: ledger)
         }
@@ -126,7 +126,7 @@ struct SessionAccounting: ~Copyable {
         {
             let finished = inFlight.removeFirst()
             complete(finished, reply: nil, ledger: ledger)
-            noteHeadChanged()
+            noteHeadChanged(ledger: ledger)
         }
 
         if isOutOfBand(reply) {
@@ -143,7 +143,7 @@ struct SessionAccounting: ~Copyable {
         }
         let command = inFlight.removeFirst()
         complete(command, reply: reply, ledger: ledger)
-        noteHeadChanged()
+        noteHeadChanged(ledger: ledger)
     }
 
     /// The node sent bytes that are not RESP: the rest of the connection is unparsed, and the commands
@@ -156,8 +156,13 @@ struct SessionAccounting: ~Copyable {
         ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytesIn, bytesOut: pendingBytes)
     }
 
-    private mutating func noteHeadChanged() {
-        if !inFlight.isEmpty && inFlight.first.kind == .replication { repliesArePipe = true }
+    /// Once every reply before `SYNC`/`PSYNC` has arrived, the rest of the connection is the
+    /// replication stream: the handshake is recorded now and nothing stays in flight, so a drain never
+    /// waits on a replica's link.
+    private mutating func noteHeadChanged(ledger: LedgerShard) {
+        guard !inFlight.isEmpty, inFlight.first.kind == .replication else { return }
+        repliesArePipe = true
+        complete(inFlight.removeFirst(), reply: nil, ledger: ledger)
     }
 
     /// Frames that answer no request: RESP3 pushes (other than the confirmations a subscription command
