@@ -24,7 +24,7 @@ public final class Sidecar: Sendable {
         let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
         let fence = FenceController(
             server: server, control: control, configuration: configuration, logger: logger,
-            pollRoleNow: { watcher.pollNow() })
+            baseline: try? control.slotStatsNow(), pollRoleNow: { watcher.pollNow() })
         box.set(fence)
         self.server = server
         self.fence = fence
@@ -32,11 +32,10 @@ public final class Sidecar: Sendable {
         self.watcher = watcher
     }
 
-    /// Starts the proxy, reads the node's baseline and starts watching its role. Returns the port.
+    /// Starts the proxy and the role watcher. Returns the port clients connect to.
     @discardableResult
-    public func start() async throws -> Int {
+    public func start() throws -> Int {
         let port = try server.start()
-        await fence.start()
         let fence = self.fence
         watcher.start { role, runID in await fence.handle(.roleObserved(role, runID: runID)) }
         return port

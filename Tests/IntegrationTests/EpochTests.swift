@@ -19,7 +19,7 @@ struct EpochTests {
             proxy: ProxyConfiguration(listenPort: 0, nodePort: valkey.port),
             fence: FenceConfiguration(fence: .init(drainTimeoutMilliseconds: 200), epochLogPath: logPath),
             node: NodeProbe.probe(host: "127.0.0.1", port: valkey.port), logger: logger)
-        let port = try await sidecar.start()
+        let port = try sidecar.start()
         defer { sidecar.stop() }
 
         let client = try NodeClient(host: "127.0.0.1", port: port)
@@ -70,7 +70,7 @@ struct EpochTests {
         let sidecar = try Sidecar(
             proxy: ProxyConfiguration(listenPort: 0, nodePort: valkey.port), fence: FenceConfiguration(),
             node: NodeProbe.probe(host: "127.0.0.1", port: valkey.port), logger: logger)
-        let port = try await sidecar.start()
+        let port = try sidecar.start()
         defer { sidecar.stop() }
         let client = try NodeClient(host: "127.0.0.1", port: port)
         var pipeline: [UInt8] = []

@@ -157,6 +157,36 @@ struct FailoverTests {
                 + ", connections accepted \(counts?.accepted ?? 0) active \(counts?.active ?? 0)"
                 + ", in flight at rest \(inFlight), drain(200 ms): drained \(drain.drained) after \(drain.elapsedMilliseconds) ms"
         }
+        // The fence: every failover closed an epoch on both sidecars with reason role_change, each
+        // pause was reported and bounded, and the epoch now open on the primary matches the node's
+        // bytes-in slot by slot (its counters since the cut that opened the epoch).
+        for member in cluster.members {
+            let closed = await member.sidecar.fence.closedEpochs
+            let counters = await member.sidecar.fence.counters
+            let role = member === settledRoles.primary ? "primary" : "replica"
+            #expect(closed.count >= Self.failovers, "Valkey \(version): \(member) closed \(closed.count) epochs")
+            #expect(closed.allSatisfy { $0.closedBy == .roleChange }, "Valkey \(version): \(closed.map { $0.closedBy })")
+            #expect(closed.allSatisfy { !$0.maxPauseExceeded && $0.pauseMilliseconds < 2000 })
+            let pauses = closed.map(\.pauseMilliseconds).sorted()
+            let drains = closed.map(\.drainMilliseconds).sorted()
+            summary += "\n  \(member), \(role): \(closed.count) epochs closed (role_change), "
+                + "pause median \(pauses[pauses.count / 2]) ms max \(pauses.last ?? 0) ms, "
+                + "drain median \(drains[drains.count / 2]) ms max \(drains.last ?? 0) ms, "
+                + "drain timeouts \(counters.drainTimeouts), carried over \(counters.carriedOverCommands)"
+            guard member === settledRoles.primary else { continue }
+            let snapshot = await member.server.snapshot()
+            let baseline = await member.sidecar.fence.nodeStatsAtOpen
+            let stats = try await member.sidecar.control.slotStats().subtracting(baseline)
+            let rows = stats.bySlot()
+            var differing: [String] = []
+            for slot in snapshot.activeSlots + stats.rows.map(\.slot) {
+                let node = rows[slot]?.networkBytesIn ?? 0
+                let ledger = snapshot[.node, slot].bytesIn
+                if node != ledger { differing.append("slot \(slot.rawValue): ledger \(ledger) node \(node)") }
+            }
+            #expect(differing.isEmpty, "Valkey \(version): new epoch bytes-in on the primary: \(differing.prefix(10))")
+            summary += ", new epoch bytes-in: \(differing.isEmpty ? "matches the node in every slot" : "\(Set(differing).count) slots differ")"
+        }
         print(summary)
         // A failover should take well under a second.
         #expect(Self.median(settled) ?? .zero < .seconds(1), "Valkey \(version): \(summary)")

@@ -51,6 +51,19 @@ public final class ControlLink: @unchecked Sendable {
         }
     }
 
+    /// `slotStats()` for start-up, before anything runs on the loop: blocks the caller.
+    public func slotStatsNow() throws -> NodeSlotStats {
+        try queue.sync {
+            do {
+                return try NodeSlotStats(reply: connectedClient().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
+            } catch {
+                client?.close()
+                client = nil
+                throw error
+            }
+        }
+    }
+
     /// Runs `body` with a connected client on the control queue.
     private func run<Result: Sendable>(_ body: @escaping @Sendable (NodeClient) throws -> Result) async throws -> Result {
         try await withCheckedThrowingContinuation { continuation in

@@ -96,10 +96,28 @@ public final class NodeClient {
 
     /// Reads one complete reply and returns it with the exact bytes it took on the wire.
     public func readFrame() throws -> (value: RESPValue, bytes: [UInt8]) {
+        // The streaming scanner finds where the frame ends as bytes arrive, so a large reply
+        // (CLUSTER SLOT-STATS over 16384 slots is about 1.5 MB) is decoded once, not once per read.
+        var scanner = ReplyScanner()
+        var scanned = 0
         while true {
-            if let (value, consumed) = try RESPValueDecoder.decode(received[...]) {
-                let bytes = Array(received[..<consumed])
-                received.removeFirst(consumed)
+            let end: Int? = try received.withUnsafeBytes { buffer in
+                var offset = scanned
+                switch scanner.next(in: buffer, at: &offset) {
+                case .complete: return offset
+                case .incomplete:
+                    scanned = offset
+                    return nil
+                case .malformed(let violation):
+                    throw Failure("malformed reply from \(host):\(port): \(violation)")
+                }
+            }
+            if let end {
+                guard let (value, consumed) = try RESPValueDecoder.decode(received[..<end]), consumed == end else {
+                    throw Failure("reply from \(host):\(port) could not be decoded")
+                }
+                let bytes = Array(received[..<end])
+                received.removeFirst(end)
                 return (value, bytes)
             }
             try fill()

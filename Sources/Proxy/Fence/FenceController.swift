@@ -40,10 +40,12 @@ public actor FenceController {
     }
     public private(set) var counters = Counters()
 
+    /// `baseline`: the node's counters before the proxy started, the first epoch's starting point.
     init(
         server: ProxyServer, control: ControlLink, configuration: FenceConfiguration, logger: Logger,
-        pollRoleNow: @escaping @Sendable () -> Void
+        baseline: NodeSlotStats?, pollRoleNow: @escaping @Sendable () -> Void
     ) {
+        self.nodeStatsAtOpen = baseline
         self.fence = FailoverFence(settings: configuration.fence)
         self.server = server
         self.control = control
@@ -52,11 +54,6 @@ public actor FenceController {
         self.history = EpochHistory(capacity: configuration.epochHistory)
         self.current = EpochRecord(id: 1, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
         self.pollRoleNow = pollRoleNow
-    }
-
-    /// Reads the node's counters as the first epoch's baseline.
-    func start() async {
-        nodeStatsAtOpen = try? await control.slotStats()
     }
 
     public var state: FailoverFence.State { fence.state }

@@ -20,7 +20,9 @@ final class SidecarCluster: @unchecked Sendable {
     final class Member: @unchecked Sendable, CustomStringConvertible {
         let name: String
         let valkey: LocalValkey
-        let server: ProxyServer
+        /// The whole sidecar: data plane, role watcher and failover fence.
+        let sidecar: Sidecar
+        var server: ProxyServer { sidecar.server }
         let facts: NodeFacts
         /// Where slotwarden listens; the port the node announces to the cluster.
         let sidecarPort: Int
@@ -32,11 +34,11 @@ final class SidecarCluster: @unchecked Sendable {
         var busPort: Int { valkey.port + 10000 }
 
         fileprivate init(
-            name: String, valkey: LocalValkey, server: ProxyServer, facts: NodeFacts, sidecarPort: Int, nodeID: String
+            name: String, valkey: LocalValkey, sidecar: Sidecar, facts: NodeFacts, sidecarPort: Int, nodeID: String
         ) {
             self.name = name
             self.valkey = valkey
-            self.server = server
+            self.sidecar = sidecar
             self.facts = facts
             self.sidecarPort = sidecarPort
             self.nodeID = nodeID
@@ -91,7 +93,7 @@ final class SidecarCluster: @unchecked Sendable {
 
     @discardableResult
     private static func stop(_ member: Member) -> Int32 {
-        let result = member.server.stop()
+        let result = member.sidecar.stop()
         member.valkey.stop()
         return result
     }
@@ -180,6 +182,11 @@ final class SidecarCluster: @unchecked Sendable {
 
     // MARK: set-up
 
+    /// The fence as the failover test runs it: a short drain, and a max pause well below the test
+    /// clients' 5 s reply timeout.
+    static let fenceConfiguration = FenceConfiguration(
+        fence: .init(drainTimeoutMilliseconds: 500, maxPauseMilliseconds: 2000, roleChangeTimeoutMilliseconds: 2000))
+
     private static func startMember(name: String, executable: String, logLevel: Logger.Level) throws -> Member {
         // A full sync starts at once instead of after the default 5 s wait for more replicas; a
         // shorter node timeout makes the nodes ping each other (and learn replication offsets, which
@@ -188,7 +195,7 @@ final class SidecarCluster: @unchecked Sendable {
             executable: executable,
             extraArguments: ["--repl-diskless-sync-delay", "0", "--cluster-node-timeout", "\(nodeTimeoutMilliseconds)"],
             assignAllSlots: false)
-        var server: ProxyServer?
+        var server: Sidecar?
         do {
             let facts = try NodeProbe.probe(host: "127.0.0.1", port: valkey.port)
             // Port 0: slotwarden binds a free port itself and reports it, so there is no window in
@@ -197,7 +204,7 @@ final class SidecarCluster: @unchecked Sendable {
             let configuration = ProxyConfiguration(listenPort: 0, nodePort: valkey.port)
             var logger = Logger(label: "slotwarden.test.\(name)")
             logger.logLevel = logLevel
-            let proxy = try ProxyServer(configuration: configuration, node: facts, logger: logger)
+            let proxy = try Sidecar(proxy: configuration, fence: fenceConfiguration, node: facts, logger: logger)
             server = proxy
             let sidecarPort = try proxy.start()
             let direct = try valkey.client()
@@ -210,7 +217,7 @@ final class SidecarCluster: @unchecked Sendable {
             guard let nodeID = try direct.call("CLUSTER", "MYID").string else {
                 throw Failure(description: "CLUSTER MYID on \(name) gave no id")
             }
-            return Member(name: name, valkey: valkey, server: proxy, facts: facts, sidecarPort: sidecarPort, nodeID: nodeID)
+            return Member(name: name, valkey: valkey, sidecar: proxy, facts: facts, sidecarPort: sidecarPort, nodeID: nodeID)
         } catch {
             server?.stop()
             valkey.stop()
