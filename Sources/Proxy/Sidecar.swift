@@ -10,6 +10,9 @@ public final class Sidecar: Sendable {
     public let control: ControlLink
     private let watcher: RoleWatcher
     private let configuration: FenceConfiguration
+    /// The proxy reaches the fence through this box; emptied on stop to break the cycle
+    /// proxy → trigger → fence → proxy.
+    private let box: FenceBox
 
     public init(proxy: ProxyConfiguration, fence configuration: FenceConfiguration, node: NodeFacts, logger: Logger) throws {
         self.configuration = configuration
@@ -26,6 +29,7 @@ public final class Sidecar: Sendable {
             server: server, control: control, configuration: configuration, logger: logger,
             baseline: try? control.slotStatsNow(), pollRoleNow: { watcher.pollNow() })
         box.set(fence)
+        self.box = box
         self.server = server
         self.fence = fence
         self.control = control
@@ -47,6 +51,9 @@ public final class Sidecar: Sendable {
     @discardableResult
     public func stop() -> Int32 {
         watcher.stop()
+        box.clear()
+        let fence = self.fence
+        Task { await fence.shutdown() }
         return server.stop()
     }
 }
@@ -56,4 +63,5 @@ private final class FenceBox: Sendable {
     private let storage = Mutex<FenceController?>(nil)
     var controller: FenceController? { storage.withLock { $0 } }
     func set(_ controller: FenceController) { storage.withLock { $0 = controller } }
+    func clear() { storage.withLock { $0 = nil } }
 }

@@ -116,6 +116,12 @@ public actor FenceController {
         }
     }
 
+    /// Cancels the fence's timers; the sidecar is stopping.
+    func shutdown() {
+        for timer in timers.values { timer.cancel() }
+        timers.removeAll()
+    }
+
     private func drained(_ outcome: ProxyServer.DrainOutcome) async {
         drainOutcome = outcome
         counters.drainMilliseconds.append(outcome.elapsedMilliseconds)

@@ -185,7 +185,7 @@ final class SidecarCluster: @unchecked Sendable {
     /// The fence as the failover test runs it: a short drain, and a max pause well below the test
     /// clients' 5 s reply timeout.
     static let fenceConfiguration = FenceConfiguration(
-        fence: .init(drainTimeoutMilliseconds: 500, maxPauseMilliseconds: 2000, roleChangeTimeoutMilliseconds: 2000))
+        fence: .init(drainTimeoutMilliseconds: 500, maxPauseMilliseconds: 3000, roleChangeTimeoutMilliseconds: 2000))
 
     private static func startMember(name: String, executable: String, logLevel: Logger.Level) throws -> Member {
         // A full sync starts at once instead of after the default 5 s wait for more replicas; a
