@@ -16,6 +16,9 @@ public final class Sidecar: Sendable {
 
     public init(proxy: ProxyConfiguration, fence configuration: FenceConfiguration, node: NodeFacts, logger: Logger) throws {
         self.configuration = configuration
+        // One bound for the whole fence; the loop enforces it even if the control side stalls.
+        var proxy = proxy
+        proxy.maxPauseMilliseconds = UInt64(max(1, configuration.fence.maxPauseMilliseconds))
         let control = ControlLink(host: proxy.nodeHost, port: proxy.nodePort, credentials: configuration.credentials)
         let watcher = RoleWatcher(
             control: control, intervalMilliseconds: configuration.rolePollIntervalMilliseconds,
