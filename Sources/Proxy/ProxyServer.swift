@@ -142,7 +142,12 @@ public final class ProxyServer: @unchecked Sendable {
 
     public func lastPauseRecord() async -> PauseRecord { await onLoop { self.lastPause } }
 
+    /// Pauses nest: the fence and an operator (or a fenced reconciliation) may overlap, and clients
+    /// resume only when the last of them resumes, or when max pause passes.
+    private var pauseDepth = 0
+
     private func pauseClientReadsOnLoop() {
+        pauseDepth += 1
         guard !clientReadsPaused else { return }
         clientReadsPaused = true
         pauseStartedAt = loop.nowMilliseconds
@@ -158,6 +163,11 @@ public final class ProxyServer: @unchecked Sendable {
 
     private func resumeClientReadsOnLoop(expired: Bool) {
         guard clientReadsPaused else { return }
+        if !expired {
+            pauseDepth -= 1
+            if pauseDepth > 0 { return }
+        }
+        pauseDepth = 0
         clientReadsPaused = false
         pauseDeadline?.close()
         pauseDeadline = nil
@@ -167,7 +177,7 @@ public final class ProxyServer: @unchecked Sendable {
 
     /// A session forwarded a command that resets the node's counters (a role change, CONFIG
     /// RESETSTAT): stop reading every client now, on the loop, so that nothing else crosses before
-    /// the fence takes over.
+    /// the fence takes over. The fence releases this pause once it holds its own.
     func commandWillResetNode(_ reason: EpochReason) {
         guard let commandWillResetNode = events.commandWillResetNode else { return }
         pauseClientReadsOnLoop()

@@ -73,6 +73,11 @@ public actor FenceController {
                 metadata: ["epoch": "\(current.id)", "reason": "\(fence.reason?.rawValue ?? "-")"])
         }
         for action in actions { await perform(action) }
+        if case .commandSeen = event {
+            // The proxy paused every client on the loop when it saw the command (so nothing crossed
+            // before this fence could act); the fence holds its own pause by now, or ignored the event.
+            await server.resumeClientReads()
+        }
     }
 
     private func perform(_ action: FailoverFence.Action) async {
