@@ -1,0 +1,177 @@
+import Dispatch
+import Ledger
+import Proxy
+import RESP
+
+/// What the admin API needs from the data plane and from the node. The admin service talks to the
+/// data plane only through this facade; ``ProxyBackend`` is the real one, tests supply their own.
+public protocol AdminBackend: Sendable {
+    /// The node's version, read at start-up.
+    var nodeVersion: ValkeyVersion { get }
+    var clusterEnabled: Bool { get }
+    /// One consistent cut of the ledger (taken on the loop).
+    func snapshot() async -> LedgerSnapshot
+    func connectionCounts() async -> AdminConnectionCounts
+    /// Commands forwarded and not answered yet, over all connections.
+    func inFlightCount() async -> Int
+    func pauseClientReads() async
+    func resumeClientReads() async
+    func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome
+    /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`, read straight from the node. Only the read happens
+    /// here (it may run while clients are paused); ``RawSlotStats/parse()`` does the rest later.
+    func nodeSlotStats() async throws -> RawSlotStats
+    /// The first element of the node's `ROLE` reply (`master`, `slave`).
+    func nodeRole() async throws -> String
+    /// `connected_slaves` of the node's `INFO replication`: replicas the node streams writes to.
+    func nodeReplicas() async throws -> Int
+}
+
+/// A `CLUSTER SLOT-STATS` reply as read, parsed on demand: the reply for 16384 slots is large, and a
+/// fenced reconciliation keeps parsing out of the pause.
+public enum RawSlotStats: Sendable {
+    case bytes([UInt8])
+    case parsed(NodeSlotStats)
+
+    public func parse() throws -> NodeSlotStats {
+        switch self {
+        case .parsed(let stats):
+            return stats
+        case .bytes(let bytes):
+            guard let (reply, _) = try RESPValueDecoder.decode(bytes[...]) else {
+                throw NodeClient.Failure("CLUSTER SLOT-STATS: the reply ended early (\(bytes.count) bytes)")
+            }
+            return try NodeSlotStats(reply: reply)
+        }
+    }
+}
+
+public struct AdminConnectionCounts: Sendable, Equatable {
+    public var active: Int
+    public var accepted: UInt64
+    public var rejected: UInt64
+
+    public init(active: Int, accepted: UInt64, rejected: UInt64) {
+        self.active = active
+        self.accepted = accepted
+        self.rejected = rejected
+    }
+}
+
+public struct AdminDrainOutcome: Sendable, Equatable {
+    /// Every in-flight FIFO emptied before the deadline.
+    public var drained: Bool
+    /// Commands still in flight when the wait ended.
+    public var inFlight: Int
+    public var elapsedMilliseconds: Int
+
+    public init(drained: Bool, inFlight: Int, elapsedMilliseconds: Int) {
+        self.drained = drained
+        self.inFlight = inFlight
+        self.elapsedMilliseconds = elapsedMilliseconds
+    }
+}
+
+/// Runs the blocking ``NodeClient`` off every event loop (the data plane's and the admin server's),
+/// on a concurrent dispatch queue, one short-lived connection per call.
+public struct NodeReader: Sendable {
+    public let host: String
+    public let port: Int
+    public let timeoutMilliseconds: Int
+    private let queue = DispatchQueue(label: "slotwarden.admin.node", attributes: .concurrent)
+
+    public init(host: String, port: Int, timeoutMilliseconds: Int = 1000) {
+        self.host = host
+        self.port = port
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+
+    public func call(_ arguments: [String]) async throws -> RESPValue {
+        let (host, port, timeout) = (host, port, timeoutMilliseconds)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
+                        defer { client.close() }
+                        return try client.call(arguments)
+                    })
+            }
+        }
+    }
+
+    /// Sends `CLUSTER SLOT-STATS` then `QUIT`, and reads until the node closes: one raw read of the
+    /// whole reply, with no decoding on the way (decoding a partial reply again at every chunk made
+    /// this read take over a second).
+    public func slotStats() async throws -> RawSlotStats {
+        let (host, port, timeout) = (host, port, timeoutMilliseconds)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
+                        defer { client.close() }
+                        try client.send(
+                            RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]) + RESPEncoder.command(["QUIT"]))
+                        return .bytes(try client.readUntilClosed())
+                    })
+            }
+        }
+    }
+
+    public func replicas() async throws -> Int {
+        let reply = try await call(["INFO", "replication"])
+        guard case .bulkString(let bytes) = reply else { throw NodeClient.Failure("INFO replication answered \(reply)") }
+        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
+        where line.hasPrefix("connected_slaves:") {
+            if let count = Int(line.dropFirst("connected_slaves:".count)) { return count }
+        }
+        return 0
+    }
+
+    public func role() async throws -> String {
+        let reply = try await call(["ROLE"])
+        guard case .array(let elements) = reply, let first = elements.first else {
+            throw NodeClient.Failure("ROLE answered \(reply)")
+        }
+        switch first {
+        case .bulkString(let bytes): return String(decoding: bytes, as: UTF8.self)
+        case .simpleString(let text): return text
+        default: throw NodeClient.Failure("ROLE answered \(reply)")
+        }
+    }
+}
+
+/// The real backend: a running ``ProxyServer`` and its node.
+public struct ProxyBackend: AdminBackend {
+    public let server: ProxyServer
+    public let reader: NodeReader
+
+    public init(server: ProxyServer, nodeTimeoutMilliseconds: Int = 1000) {
+        self.server = server
+        self.reader = NodeReader(
+            host: server.configuration.nodeHost, port: server.configuration.nodePort,
+            timeoutMilliseconds: nodeTimeoutMilliseconds)
+    }
+
+    public var nodeVersion: ValkeyVersion { server.node.version }
+    public var clusterEnabled: Bool { server.node.clusterEnabled }
+    public func snapshot() async -> LedgerSnapshot { await server.snapshot() }
+
+    public func connectionCounts() async -> AdminConnectionCounts {
+        let counts = await server.connectionCounts()
+        return AdminConnectionCounts(active: counts.active, accepted: counts.accepted, rejected: counts.rejected)
+    }
+
+    public func inFlightCount() async -> Int { await server.inFlightCount() }
+    public func pauseClientReads() async { await server.pauseClientReads() }
+    public func resumeClientReads() async { await server.resumeClientReads() }
+
+    public func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome {
+        let outcome = await server.drain(timeoutMilliseconds: timeoutMilliseconds)
+        return AdminDrainOutcome(drained: outcome.drained, inFlight: outcome.inFlight, elapsedMilliseconds: outcome.elapsedMilliseconds)
+    }
+
+    public func nodeSlotStats() async throws -> RawSlotStats { try await reader.slotStats() }
+    public func nodeRole() async throws -> String { try await reader.role() }
+    public func nodeReplicas() async throws -> Int { try await reader.replicas() }
+}

@@ -1,0 +1,176 @@
+import Ledger
+import Prometheus
+import RESP
+import Synchronization
+
+/// The Prometheus registry behind `GET /metrics`. Ledger counters are brought up to date at each
+/// scrape from one snapshot (counters only ever advance by the difference since the last scrape);
+/// fence and reconciliation metrics are recorded as they happen.
+public final class AdminMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    /// Per-slot series exist only for this many of the busiest slots, never for all 16384.
+    public let topSlots: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        /// The value each ledger-driven counter had at the last scrape, keyed by name and labels.
+        var published: [String: UInt64] = [:]
+        var slotSeries: [Int: [Counter]] = [:]
+    }
+
+    let fenced: Gauge
+    let fences: Counter
+    let fenceTimeouts: Counter
+    let pauseDuration: DurationHistogram
+    let drainDuration: DurationHistogram
+    let reconciliations: Counter
+    let differingSlots: Gauge
+    let differenceBytesIn: Gauge
+    let differenceBytesOut: Gauge
+
+    public init(
+        registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), topSlots: Int = 16, version: String,
+        nodeVersion: String
+    ) {
+        self.registry = registry
+        self.topSlots = topSlots
+        let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].map { .milliseconds($0) }
+        fenced = registry.makeGauge(descriptor: Self.name("fenced", "", "1 while client reads are paused"))
+        fences = registry.makeCounter(descriptor: Self.name("fences", "total", "Fences taken (pause and drain)"))
+        fenceTimeouts = registry.makeCounter(
+            descriptor: Self.name("fence_timeouts", "total", "Fences whose drain did not finish within max_pause_ms"))
+        pauseDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("fence_pause", "seconds", "How long client reads stayed paused"), buckets: buckets)
+        drainDuration = registry.makeDurationHistogram(
+            descriptor: Self.name("fence_drain", "seconds", "How long the in-flight drain took"), buckets: buckets)
+        reconciliations = registry.makeCounter(descriptor: Self.name("reconciliations", "total", "Reconciliations run"))
+        differingSlots = registry.makeGauge(
+            descriptor: Self.name("reconcile_differing_slots", "", "Slots that differed in the last reconciliation"))
+        differenceBytesIn = registry.makeGauge(
+            descriptor: Self.name("reconcile_difference_bytes_in", "", "Node minus ledger bytes in, last reconciliation"))
+        differenceBytesOut = registry.makeGauge(
+            descriptor: Self.name("reconcile_difference_bytes_out", "", "Node minus ledger bytes out, last reconciliation"))
+        registry.makeGauge(
+            descriptor: Self.name("build_info", "", "slotwarden's version and its node's"),
+            labels: [("version", version), ("node_version", nodeVersion)]
+        ).set(to: 1)
+        registry.makeGauge(descriptor: Self.name("epoch", "", "The current epoch id")).set(to: 1)
+    }
+
+    static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "slotwarden", metricName: metric, unitName: unit, helpText: help)
+    }
+
+    func recordFence(_ report: FenceReport) {
+        fences.increment()
+        if !report.drained || report.maxPauseExceeded { fenceTimeouts.increment() }
+        pauseDuration.record(.milliseconds(report.pausedMilliseconds))
+        drainDuration.record(.milliseconds(report.drainMilliseconds))
+    }
+
+    func recordReconciliation(_ summary: ReconcileSummary) {
+        reconciliations.increment()
+        differingSlots.set(Int64(summary.nodeHigher + summary.ledgerHigher))
+        differenceBytesIn.set(summary.bytesInDifference)
+        differenceBytesOut.set(summary.bytesOutDifference)
+    }
+
+    /// Brings the ledger-driven series up to `snapshot` and renders the exposition text.
+    public func render(snapshot: LedgerSnapshot, connections: AdminConnectionCounts, paused: Bool, role: String?) -> String {
+        fenced.set(to: paused ? 1 : 0)
+        registry.makeGauge(descriptor: Self.name("connections_active", "", "Client connections open now")).set(Int64(connections.active))
+        state.withLock { state in
+            let total = snapshot.total(.wire)
+            advance(&state, "bytes_in", [], to: total.bytesIn)
+            advance(&state, "bytes_out", [], to: total.bytesOut)
+            advance(&state, "commands", [], to: total.commands)
+            for bucket in Bucket.allCases {
+                let counters = snapshot[bucket]
+                let labels = [("bucket", bucket.description)]
+                advance(&state, "bucket_bytes_in", labels, to: counters.bytesIn)
+                advance(&state, "bucket_bytes_out", labels, to: counters.bytesOut)
+                advance(&state, "bucket_commands", labels, to: counters.commands)
+            }
+            advance(&state, "connections_accepted", [], to: connections.accepted)
+            advance(&state, "connections_rejected", [], to: connections.rejected)
+            updateTopSlots(&state, snapshot)
+        }
+        if let role {
+            for known in Set(["master", "slave", "unknown", role]).sorted() {
+                registry.makeGauge(descriptor: Self.name("node_role", "", "1 for the node's current role"), labels: [("role", known)])
+                    .set(to: known == role ? 1 : 0)
+            }
+        }
+        return registry.emitToString()
+    }
+
+    /// The help text of each ledger-driven counter (a name must always carry the same text).
+    static let counterHelp: [String: String] = [
+        "bytes_in": "Bytes received from clients",
+        "bytes_out": "Bytes sent to clients",
+        "commands": "Commands forwarded",
+        "bucket_bytes_in": "Bytes received, outside the slots",
+        "bucket_bytes_out": "Bytes sent, outside the slots",
+        "bucket_commands": "Commands outside the slots",
+        "connections_accepted": "Client connections accepted",
+        "connections_rejected": "Client connections refused (max_clients)",
+        "slot_bytes_in": "Bytes received for one of the busiest slots",
+        "slot_bytes_out": "Bytes sent for one of the busiest slots",
+        "slot_commands": "Commands for one of the busiest slots",
+    ]
+
+    private func counter(_ metric: String, _ labels: [(String, String)]) -> Counter {
+        registry.makeCounter(descriptor: Self.name(metric, "total", Self.counterHelp[metric] ?? metric), labels: labels)
+    }
+
+    private func advance(_ state: inout State, _ metric: String, _ labels: [(String, String)], to value: UInt64) {
+        let key = metric + labels.map { "|\($0.0)=\($0.1)" }.joined()
+        let last = state.published[key] ?? 0
+        var series = counter(metric, labels)
+        if value < last {
+            // The ledger was reset: a new series starts from zero.
+            registry.unregisterCounter(series)
+            series = counter(metric, labels)
+            series.increment(by: Int64(clamping: value))
+        } else if value > last {
+            series.increment(by: Int64(clamping: value - last))
+        }
+        state.published[key] = value
+    }
+
+    private func updateTopSlots(_ state: inout State, _ snapshot: LedgerSnapshot) {
+        let ranked = snapshot.activeSlots
+            .map { (slot: $0, counters: snapshot[.wire, $0]) }
+            .sorted { ($0.counters.bytesIn &+ $0.counters.bytesOut, $1.slot) > ($1.counters.bytesIn &+ $1.counters.bytesOut, $0.slot) }
+            .prefix(topSlots)
+        let keep = Set(ranked.map { Int($0.slot.rawValue) })
+        for (slot, series) in state.slotSeries where !keep.contains(slot) {
+            series.forEach(registry.unregisterCounter)
+            for metric in ["slot_bytes_in", "slot_bytes_out", "slot_commands"] {
+                state.published["\(metric)|slot=\(slot)"] = nil
+            }
+            state.slotSeries[slot] = nil
+        }
+        for entry in ranked {
+            let slot = Int(entry.slot.rawValue)
+            let labels = [("slot", "\(slot)")]
+            advance(&state, "slot_bytes_in", labels, to: entry.counters.bytesIn)
+            advance(&state, "slot_bytes_out", labels, to: entry.counters.bytesOut)
+            advance(&state, "slot_commands", labels, to: entry.counters.commands)
+            state.slotSeries[slot] = ["slot_bytes_in", "slot_bytes_out", "slot_commands"].map { counter($0, labels) }
+        }
+    }
+}
+
+extension AdminMetrics {
+    /// A swift-metrics factory that records into this registry, each name prefixed `slotwarden_`:
+    /// bootstrap `MetricsSystem` with it so that any module's swift-metrics instruments appear in
+    /// `/metrics` next to the ledger's.
+    public func swiftMetricsFactory() -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.nameAndLabelSanitizer = { name, labels in
+            (name.hasPrefix("slotwarden_") ? name : "slotwarden_" + name, labels)
+        }
+        return factory
+    }
+}

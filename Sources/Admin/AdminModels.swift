@@ -1,0 +1,182 @@
+import Ledger
+
+// The JSON bodies of the admin API. Property names are camelCase here and snake_case on the wire
+// (the encoder converts them); docs/openapi.yaml describes the same shapes.
+
+public struct EpochInfo: Codable, Sendable, Equatable {
+    /// Until epochs exist, the epoch is the life of the admin service: always 1.
+    public var id: Int
+    public var startedAt: String
+}
+
+public struct NodeInfo: Codable, Sendable, Equatable {
+    public var version: String
+    /// `master`, `slave`, or `unknown` when the node did not answer `ROLE`.
+    public var role: String
+    public var clusterEnabled: Bool
+}
+
+public struct LedgerSlot: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var wire: SlotCounters?
+    public var node: SlotCounters?
+    public var scriptRan: Bool
+}
+
+public struct LedgerTotals: Codable, Sendable, Equatable {
+    /// Every byte that crossed slotwarden: slots and buckets.
+    public var wire: SlotCounters
+    /// What the node should report for the same traffic.
+    public var node: SlotCounters
+}
+
+public struct LedgerResponse: Codable, Sendable, Equatable {
+    public var epoch: EpochInfo
+    public var node: NodeInfo
+    public var views: [String]
+    public var slotRange: String
+    public var nonzero: Bool
+    public var slots: [LedgerSlot]
+    public var buckets: [String: SlotCounters]
+    public var totals: LedgerTotals
+}
+
+public struct TopSlot: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var commands: UInt64
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+}
+
+public struct TopResponse: Codable, Sendable, Equatable {
+    public var epoch: EpochInfo
+    public var view: String
+    public var by: String
+    public var limit: Int
+    public var slots: [TopSlot]
+}
+
+public struct ByteCounts: Codable, Sendable, Equatable {
+    public var bytesIn: UInt64
+    public var bytesOut: UInt64
+}
+
+public struct ByteDifference: Codable, Sendable, Equatable {
+    /// node minus ledger: positive when the node counted more.
+    public var bytesIn: Int64
+    public var bytesOut: Int64
+}
+
+public enum SlotStatus: String, Codable, Sendable, CaseIterable {
+    case match
+    case nodeHigher = "node_higher"
+    case ledgerHigher = "ledger_higher"
+}
+
+/// Why a slot differs, where slotwarden can tell.
+public enum DifferenceReason: String, Codable, Sendable, CaseIterable {
+    /// The node counted more bytes in than crossed slotwarden: a client reached the node directly.
+    case bypassedSidecar = "bypassed_sidecar"
+    /// A script ran in the slot: the node counts its inner calls' replies, which never cross the wire.
+    case script
+    /// The node's counters fell below the baseline: they were reset (`CONFIG RESETSTAT`, a restart).
+    case nodeReset = "node_reset"
+    /// The node runs with `cluster-slot-stats-enabled no`: it reports no network bytes.
+    case statsDisabled = "stats_disabled"
+    /// The node has replicas: it counts the writes it streams to them as bytes out of the slot, and
+    /// that stream does not cross slotwarden.
+    case replication
+}
+
+public struct SlotReconciliation: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var status: SlotStatus
+    /// The ledger's `node` view over the epoch.
+    public var ledger: ByteCounts
+    /// The node's `CLUSTER SLOT-STATS` delta over the same epoch (since its reset, when it was reset).
+    public var node: ByteCounts
+    public var difference: ByteDifference
+    public var reasons: [DifferenceReason]
+}
+
+public struct ReconcileSummary: Codable, Sendable, Equatable {
+    /// Slots with traffic on either side.
+    public var slotsCompared: Int
+    public var match: Int
+    public var nodeHigher: Int
+    public var ledgerHigher: Int
+    /// Differing slots with at least one known reason.
+    public var explained: Int
+    public var unexplained: Int
+    public var bytesInDifference: Int64
+    public var bytesOutDifference: Int64
+}
+
+public struct FenceReport: Codable, Sendable, Equatable {
+    /// The drain emptied every in-flight FIFO before the deadline.
+    public var drained: Bool
+    public var inFlight: Int
+    public var drainMilliseconds: Int
+    public var pausedMilliseconds: Int
+    public var maxPauseMilliseconds: Int
+    /// Reading the node took longer than what was left of max_pause_ms: the clients were resumed
+    /// before both sides were read, so the cut is not consistent.
+    public var maxPauseExceeded: Bool
+}
+
+public struct LiveWindow: Codable, Sendable, Equatable {
+    /// Commands in flight when the two sides were read: each may be counted on one side only.
+    public var inFlightCommands: Int
+    public var note: String
+}
+
+public enum ReconcileVerdict: String, Codable, Sendable {
+    case match
+    case difference
+    /// The node's counters cannot be compared (stats disabled).
+    case unavailable
+}
+
+public struct ReconcileReport: Codable, Sendable, Equatable {
+    public var mode: ReconcileMode
+    public var epoch: EpochInfo
+    public var node: NodeInfo
+    public var networkStatsEnabled: Bool
+    public var nodeResetDetected: Bool
+    /// Replicas connected to the node when it was read (`INFO replication`).
+    public var replicas: Int
+    public var fence: FenceReport?
+    public var liveWindow: LiveWindow?
+    /// Every slot with traffic on either side, ascending.
+    public var slots: [SlotReconciliation]
+    public var summary: ReconcileSummary
+    public var verdict: ReconcileVerdict
+}
+
+public struct HealthCheck: Codable, Sendable, Equatable {
+    public var name: String
+    public var ok: Bool
+    public var detail: String
+}
+
+public struct HealthResponse: Codable, Sendable, Equatable {
+    public var status: String
+    public var checks: [HealthCheck]?
+}
+
+public struct FenceStateResponse: Codable, Sendable, Equatable {
+    /// Client reads are paused (by an operator, or by a fenced reconciliation in progress).
+    public var paused: Bool
+    public var operatorPaused: Bool
+    public var inFlight: Int
+}
+
+public struct ErrorBody: Codable, Sendable, Equatable {
+    public struct Detail: Codable, Sendable, Equatable {
+        public var code: String
+        public var message: String
+        public var parameter: String?
+    }
+
+    public var error: Detail
+}

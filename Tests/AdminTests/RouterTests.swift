@@ -1,0 +1,405 @@
+import Admin
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import RESP
+import Testing
+
+/// Every endpoint and error through the router, without sockets; every JSON body is checked
+/// against docs/openapi.yaml.
+@Suite struct RouterTests {
+    let schema: OpenAPISchema
+    init() throws { schema = try OpenAPISchema.load() }
+
+    func service(
+        _ backend: FakeBackend, token: String? = nil, baseline: NodeSlotStats? = Fixtures.stats([:])
+    ) -> AdminService {
+        let service = AdminService(
+            backend: backend, configuration: AdminConfiguration(token: token.flatMap { AdminToken($0) }, topSlots: 4))
+        if let baseline { service.setBaseline(baseline) }
+        return service
+    }
+
+    /// Checks the body against the schema documented for this path, method and status.
+    func conforms(_ reply: Reply, _ method: String, _ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let problems = try schema.problems(path: path, method: method, status: Int(reply.status.code), body: reply.text)
+        #expect(problems.isEmpty, "\(method) \(path) \(reply.status.code): \(problems)\n\(reply.text)", sourceLocation: sourceLocation)
+    }
+
+    // MARK: ledger
+
+    @Test func ledgerListsNonzeroSlotsInBothViewsWithBucketsAndTotals() async throws {
+        let backend = FakeBackend()
+        backend.update { $0.snapshot = Fixtures.ledger([7: (30, 5), 12000: (40, 9)], scripts: [7]) }
+        try await service(backend).withRouter { client in
+            let reply = try await client.get("/v1/ledger")
+            #expect(reply.status == .ok)
+            try conforms(reply, "GET", "/v1/ledger")
+            let json = try reply.json
+            #expect(json["slots"]?.array?.count == 2)
+            #expect(json["slots"]?[0]?["slot"]?.int == 7)
+            #expect(json["slots"]?[0]?["script_ran"]?.bool == true)
+            #expect(json["slots"]?[1]?["wire"]?["bytes_in"]?.int == 40)
+            #expect(json["slots"]?[1]?["node"]?["bytes_out"]?.int == 9)
+            #expect(json["buckets"]?["keyless"]?["bytes_in"]?.int == 14)
+            #expect(json["totals"]?["wire"]?["bytes_in"]?.int == 84)
+            #expect(json["totals"]?["node"]?["bytes_in"]?.int == 70)
+            #expect(json["node"]?["version"]?.string == "9.1.2")
+            #expect(json["node"]?["role"]?.string == "master")
+            #expect(json["epoch"]?["id"]?.int == 1)
+            #expect(json["slot_range"]?.string == "0-16383")
+        }
+    }
+
+    @Test func ledgerFiltersBySlotsAndView() async throws {
+        let backend = FakeBackend()
+        backend.update { $0.snapshot = Fixtures.ledger([7: (30, 5), 12000: (40, 9)]) }
+        try await service(backend).withRouter { client in
+            let node = try await client.get("/v1/ledger?slots=0-100,16383&view=node")
+            try conforms(node, "GET", "/v1/ledger")
+            let json = try node.json
+            #expect(json["views"] == .array([.string("node")]))
+            #expect(json["slots"]?.array?.count == 1)
+            #expect(json["slots"]?[0]?["wire"] == nil)
+            #expect(json["slots"]?[0]?["node"]?["bytes_in"]?.int == 30)
+
+            let all = try await client.get("/v1/ledger?slots=0-3&nonzero=false")
+            try conforms(all, "GET", "/v1/ledger")
+            #expect(try all.json["slots"]?.array?.map { $0["slot"]?.int } == [0, 1, 2, 3])
+        }
+    }
+
+    @Test(arguments: [
+        ("slots=abc", "slots"), ("slots=5-2", "slots"), ("slots=16384", "slots"), ("slots=1,,2", "slots"),
+        ("view=both", "view"), ("nonzero=maybe", "nonzero"),
+    ])
+    func ledgerRefusesBadParameters(query: String, parameter: String) async throws {
+        try await service(FakeBackend()).withRouter { client in
+            let reply = try await client.get("/v1/ledger?\(query)")
+            #expect(reply.status == .badRequest)
+            try conforms(reply, "GET", "/v1/ledger")
+            #expect(try reply.json["error"]?["parameter"]?.string == parameter)
+            #expect(try reply.json["error"]?["code"]?.string == "invalid_parameter")
+        }
+    }
+
+    // MARK: top
+
+    @Test func topOrdersByTheChosenCounterAndLimits() async throws {
+        let backend = FakeBackend()
+        backend.update { $0.snapshot = Fixtures.ledger([1: (10, 300), 2: (50, 20), 3: (30, 100)]) }
+        try await service(backend).withRouter { client in
+            let byIn = try await client.get("/v1/ledger/top")
+            try conforms(byIn, "GET", "/v1/ledger/top")
+            #expect(try byIn.json["slots"]?.array?.map { $0["slot"]?.int } == [2, 3, 1])
+
+            let byOut = try await client.get("/v1/ledger/top?by=bytes_out&limit=2&view=node")
+            try conforms(byOut, "GET", "/v1/ledger/top")
+            let json = try byOut.json
+            #expect(json["slots"]?.array?.map { $0["slot"]?.int } == [1, 3])
+            #expect(json["by"]?.string == "bytes_out")
+            #expect(json["limit"]?.int == 2)
+        }
+    }
+
+    @Test(arguments: [("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"), ("by=keys", "by"), ("view=x", "view")])
+    func topRefusesBadParameters(query: String, parameter: String) async throws {
+        try await service(FakeBackend()).withRouter { client in
+            let reply = try await client.get("/v1/ledger/top?\(query)")
+            #expect(reply.status == .badRequest)
+            try conforms(reply, "GET", "/v1/ledger/top")
+            #expect(try reply.json["error"]?["parameter"]?.string == parameter)
+        }
+    }
+
+    // MARK: reconcile
+
+    @Test func liveReconcileMatchesWhenTheNodeDeltaEqualsTheLedger() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([7: (30, 5), 9: (11, 4)])
+            $0.stats = Fixtures.stats([7: (130, 105), 9: (11, 4)])
+            $0.inFlight = 2
+        }
+        try await service(backend, baseline: Fixtures.stats([7: (100, 100)])).withRouter { client in
+            let reply = try await client.get("/v1/reconcile?mode=live")
+            #expect(reply.status == .ok)
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["verdict"]?.string == "match")
+            #expect(json["summary"]?["slots_compared"]?.int == 2)
+            #expect(json["summary"]?["match"]?.int == 2)
+            #expect(json["live_window"]?["in_flight_commands"]?.int == 2)
+            #expect(json["fence"] == nil)
+            #expect(json["slots"]?[0]?["node"]?["bytes_in"]?.int == 30)
+        }
+        #expect(!backend.calls.contains("pause"))
+    }
+
+    @Test func reconcileNamesBypassScriptAndResetReasons() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([1: (10, 10), 2: (10, 10), 3: (10, 10), 4: (10, 10)], scripts: [2])
+            // slot 1: 25 bytes in bypassed the sidecar; slot 2: a script's inner replies;
+            // slot 3: the node was reset below its baseline; slot 4: unexplained ledger surplus out.
+            $0.stats = Fixtures.stats([1: (35, 10), 2: (10, 16), 3: (4, 4), 4: (10, 8)])
+        }
+        try await service(backend, baseline: Fixtures.stats([3: (50, 50)])).withRouter { client in
+            let reply = try await client.get("/v1/reconcile")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            let slots = try #require(json["slots"]?.array)
+            #expect(slots[0]["status"]?.string == "node_higher")
+            #expect(slots[0]["difference"]?["bytes_in"]?.int == 25)
+            #expect(slots[0]["reasons"] == .array([.string("bypassed_sidecar")]))
+            #expect(slots[1]["status"]?.string == "node_higher")
+            #expect(slots[1]["difference"]?["bytes_out"]?.int == 6)
+            #expect(slots[1]["reasons"] == .array([.string("script")]))
+            #expect(slots[2]["status"]?.string == "ledger_higher")
+            #expect(slots[2]["reasons"] == .array([.string("node_reset")]))
+            #expect(slots[3]["status"]?.string == "ledger_higher")
+            #expect(slots[3]["reasons"] == .array([]))
+            #expect(json["node_reset_detected"]?.bool == true)
+            #expect(json["summary"]?["node_higher"]?.int == 2)
+            #expect(json["summary"]?["ledger_higher"]?.int == 2)
+            #expect(json["summary"]?["explained"]?.int == 3)
+            #expect(json["summary"]?["unexplained"]?.int == 1)
+            #expect(json["verdict"]?.string == "difference")
+        }
+    }
+
+    @Test func replicasExplainANodeThatCountedMoreBytesOut() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([4: (30, 5), 5: (30, 5)])
+            // slot 4: a 30-byte write streamed to one replica; slot 5: the ledger counted more out.
+            $0.stats = Fixtures.stats([4: (30, 35), 5: (30, 2)])
+            $0.replicas = 1
+        }
+        try await service(backend).withRouter { client in
+            let reply = try await client.get("/v1/reconcile")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["replicas"]?.int == 1)
+            #expect(json["slots"]?[0]?["status"]?.string == "node_higher")
+            #expect(json["slots"]?[0]?["difference"]?["bytes_out"]?.int == 30)
+            #expect(json["slots"]?[0]?["reasons"] == .array([.string("replication")]))
+            #expect(json["slots"]?[1]?["status"]?.string == "ledger_higher")
+            #expect(json["slots"]?[1]?["reasons"] == .array([]))
+            #expect(json["summary"]?["explained"]?.int == 1)
+            #expect(json["summary"]?["unexplained"]?.int == 1)
+        }
+    }
+
+    @Test func reconcileWithStatsDisabledIsUnavailable() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([5: (10, 10)])
+            $0.stats = Fixtures.stats([:], enabled: false)
+        }
+        try await service(backend, baseline: Fixtures.stats([:], enabled: false)).withRouter { client in
+            let reply = try await client.get("/v1/reconcile")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["verdict"]?.string == "unavailable")
+            #expect(json["network_stats_enabled"]?.bool == false)
+            #expect(json["slots"]?[0]?["reasons"] == .array([.string("stats_disabled")]))
+        }
+    }
+
+    @Test func fencedReconcilePausesDrainsReadsAndResumes() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([7: (30, 5)])
+            $0.stats = Fixtures.stats([7: (30, 5)])
+        }
+        // A budget no scheduler delay can exhaust: this test is about the order of the steps.
+        let service = AdminService(backend: backend, configuration: AdminConfiguration(maxPauseMilliseconds: 60_000))
+        service.setBaseline(Fixtures.stats([:]))
+        try await service.withRouter { client in
+            let reply = try await client.get("/v1/reconcile?mode=fenced")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["mode"]?.string == "fenced")
+            #expect(json["verdict"]?.string == "match")
+            #expect(json["fence"]?["drained"]?.bool == true)
+            #expect(json["fence"]?["max_pause_milliseconds"]?.int == 60_000)
+            #expect(json["fence"]?["max_pause_exceeded"]?.bool == false)
+            #expect(json["live_window"] == nil)
+        }
+        #expect(backend.calls == ["pause", "drain", "slot-stats", "resume"])
+        #expect(!backend.paused)
+    }
+
+    @Test func fencedReconcileReportsADrainThatTimedOut() async throws {
+        let backend = FakeBackend()
+        backend.update { $0.inFlight = 3 }
+        try await service(backend).withRouter { client in
+            let json = try await client.get("/v1/reconcile?mode=fenced").json
+            #expect(json["fence"]?["drained"]?.bool == false)
+            #expect(json["fence"]?["in_flight"]?.int == 3)
+            let metrics = try await client.get("/metrics").text
+            #expect(metrics.contains("slotwarden_fence_timeouts_total 1"))
+            #expect(metrics.contains("slotwarden_fences_total 1"))
+        }
+        #expect(!backend.paused)
+    }
+
+    @Test func aNodeReadOutlastingMaxPauseResumesTheClientsFirst() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([7: (30, 5)])
+            $0.stats = Fixtures.stats([7: (30, 5)])
+            $0.statsWaitForResume = true
+        }
+        let service = AdminService(backend: backend, configuration: AdminConfiguration(maxPauseMilliseconds: 20))
+        service.setBaseline(Fixtures.stats([:]))
+        try await service.withRouter { client in
+            let reply = try await client.get("/v1/reconcile?mode=fenced")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["fence"]?["max_pause_exceeded"]?.bool == true)
+            #expect(try #require(json["fence"]?["paused_milliseconds"]?.int) >= 20)
+        }
+        // The read finished only after the clients were resumed.
+        #expect(backend.calls == ["pause", "drain", "resume", "slot-stats"])
+    }
+
+    @Test func reconcileErrors() async throws {
+        let backend = FakeBackend()
+        try await service(backend).withRouter { client in
+            let badMode = try await client.get("/v1/reconcile?mode=quick")
+            #expect(badMode.status == .badRequest)
+            try conforms(badMode, "GET", "/v1/reconcile")
+            #expect(try badMode.json["error"]?["parameter"]?.string == "mode")
+
+            backend.update { $0.role = nil }
+            for mode in ["live", "fenced"] {
+                let unreachable = try await client.get("/v1/reconcile?mode=\(mode)")
+                #expect(unreachable.status == .serviceUnavailable)
+                try conforms(unreachable, "GET", "/v1/reconcile")
+                #expect(try unreachable.json["error"]?["code"]?.string == "node_unreachable")
+            }
+        }
+        #expect(!backend.paused, "a failed fenced read still resumes the clients")
+        try await service(FakeBackend(), baseline: nil).withRouter { client in
+            let noBaseline = try await client.get("/v1/reconcile")
+            #expect(noBaseline.status == .serviceUnavailable)
+            try conforms(noBaseline, "GET", "/v1/reconcile")
+            #expect(try noBaseline.json["error"]?["code"]?.string == "no_baseline")
+        }
+    }
+
+    // MARK: health
+
+    @Test func livezAnswers() async throws {
+        try await service(FakeBackend()).withRouter { client in
+            let reply = try await client.get("/livez")
+            #expect(reply.status == .ok)
+            try conforms(reply, "GET", "/livez")
+            #expect(try reply.json["status"]?.string == "alive")
+        }
+    }
+
+    @Test func readyzFollowsTheNodeAndTheFence() async throws {
+        let backend = FakeBackend()
+        try await service(backend, token: "s3cret").withRouter { client in
+            let ready = try await client.get("/readyz")
+            #expect(ready.status == .ok)
+            try conforms(ready, "GET", "/readyz")
+            #expect(try ready.json["checks"] == nil)
+
+            let verbose = try await client.get("/readyz?verbose")
+            try conforms(verbose, "GET", "/readyz")
+            #expect(try verbose.json["checks"]?.array?.map { $0["name"]?.string } == ["node_reachable", "role_known", "not_fenced"])
+
+            _ = try await client.post("/v1/fence/pause", headers: [.authorization: "Bearer s3cret"])
+            let fenced = try await client.get("/readyz?verbose")
+            #expect(fenced.status == .serviceUnavailable)
+            try conforms(fenced, "GET", "/readyz")
+            #expect(try fenced.json["checks"]?[2]?["ok"]?.bool == false)
+            _ = try await client.post("/v1/fence/resume", headers: [.authorization: "Bearer s3cret"])
+
+            backend.update { $0.role = nil }
+            let unreachable = try await client.get("/readyz?verbose")
+            #expect(unreachable.status == .serviceUnavailable)
+            try conforms(unreachable, "GET", "/readyz")
+            #expect(try unreachable.json["status"]?.string == "not_ready")
+            #expect(try unreachable.json["checks"]?[0]?["ok"]?.bool == false)
+
+            backend.update { $0.role = "handshake" }
+            #expect(try await client.get("/readyz").status == .serviceUnavailable)
+        }
+    }
+
+    // MARK: fence and auth
+
+    @Test func fenceEndpointsNeedTheBearerToken() async throws {
+        let backend = FakeBackend()
+        try await service(backend, token: "s3cret").withRouter { client in
+            for path in ["/v1/fence/pause", "/v1/fence/resume"] {
+                let missing = try await client.post(path)
+                #expect(missing.status == .unauthorized)
+                #expect(missing.headers[.wwwAuthenticate] == "Bearer")
+                try conforms(missing, "POST", path)
+
+                let basic = try await client.post(path, headers: [.authorization: "Basic czNjcmV0"])
+                #expect(basic.status == .unauthorized)
+
+                for wrong in ["Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET", "Bearer x"] {
+                    let reply = try await client.post(path, headers: [.authorization: wrong])
+                    #expect(reply.status == .forbidden, "\(wrong)")
+                    try conforms(reply, "POST", path)
+                    #expect(!reply.text.contains("s3cret"))
+                }
+            }
+            #expect(backend.calls.isEmpty)
+
+            let paused = try await client.post("/v1/fence/pause", headers: [.authorization: "bearer s3cret"])
+            #expect(paused.status == .ok)
+            try conforms(paused, "POST", "/v1/fence/pause")
+            #expect(try paused.json["paused"]?.bool == true)
+            #expect(try paused.json["operator_paused"]?.bool == true)
+            #expect(backend.paused)
+
+            // A fenced reconciliation while the operator holds the fence leaves it held.
+            _ = try await client.get("/v1/reconcile?mode=fenced")
+            #expect(backend.paused)
+
+            let resumed = try await client.post("/v1/fence/resume", headers: [.authorization: "Bearer s3cret"])
+            try conforms(resumed, "POST", "/v1/fence/resume")
+            #expect(try resumed.json["paused"]?.bool == false)
+            #expect(!backend.paused)
+        }
+        #expect(backend.calls.filter { $0 == "pause" || $0 == "resume" } == ["pause", "resume"])
+    }
+
+    @Test func fenceEndpointsAreDisabledWithoutAConfiguredToken() async throws {
+        let backend = FakeBackend()
+        try await service(backend).withRouter { client in
+            let reply = try await client.post("/v1/fence/pause", headers: [.authorization: "Bearer anything"])
+            #expect(reply.status == .forbidden)
+            try conforms(reply, "POST", "/v1/fence/pause")
+            #expect(try reply.json["error"]?["code"]?.string == "no_token_configured")
+        }
+        #expect(!backend.paused)
+    }
+
+    // MARK: the document
+
+    @Test func everyDocumentedOperationIsRouted() async throws {
+        #expect(
+            schema.operations == [
+                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/ledger", "GET /v1/ledger/top", "GET /v1/reconcile",
+                "POST /v1/fence/pause", "POST /v1/fence/resume",
+            ])
+        try await service(FakeBackend(), token: "t").withRouter { client in
+            for operation in schema.operations {
+                let parts = operation.split(separator: " ")
+                let reply = try await client.execute(String(parts[1]), parts[0] == "GET" ? .get : .post, [.authorization: "Bearer t"])
+                #expect(reply.status != .notFound, "\(operation)")
+            }
+        }
+    }
+}

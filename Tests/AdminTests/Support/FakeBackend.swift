@@ -1,0 +1,177 @@
+import Admin
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Ledger
+import Logging
+import RESP
+import Synchronization
+import Testing
+
+/// An ``AdminBackend`` whose ledger, node stats and role the test sets; it records fence calls.
+final class FakeBackend: AdminBackend {
+    struct State {
+        var snapshot = LedgerSnapshot()
+        var stats = NodeSlotStats(rows: [], networkStatsEnabled: true)
+        /// nil: the node does not answer.
+        var role: String? = "master"
+        var inFlight = 0
+        var connections = AdminConnectionCounts(active: 0, accepted: 0, rejected: 0)
+        var paused = false
+        var calls: [String] = []
+        /// CLUSTER SLOT-STATS does not answer until the clients are resumed (a slow node).
+        var statsWaitForResume = false
+        var replicas = 0
+    }
+
+    /// Opened by the first resume.
+    let resumed = Gate()
+
+    let state = Mutex(State())
+    let nodeVersion = ValkeyVersion(major: 9, minor: 1, patch: 2)
+    let clusterEnabled = true
+
+    func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
+    var calls: [String] { state.withLock { $0.calls } }
+    var paused: Bool { state.withLock { $0.paused } }
+
+    func snapshot() async -> LedgerSnapshot { state.withLock { $0.snapshot } }
+    func connectionCounts() async -> AdminConnectionCounts { state.withLock { $0.connections } }
+    func inFlightCount() async -> Int { state.withLock { $0.inFlight } }
+
+    func pauseClientReads() async {
+        state.withLock {
+            $0.paused = true
+            $0.calls.append("pause")
+        }
+    }
+
+    func resumeClientReads() async {
+        state.withLock {
+            $0.paused = false
+            $0.calls.append("resume")
+        }
+        resumed.open()
+    }
+
+    func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome {
+        state.withLock {
+            $0.calls.append("drain")
+            return AdminDrainOutcome(drained: $0.inFlight == 0, inFlight: $0.inFlight, elapsedMilliseconds: 0)
+        }
+    }
+
+    struct Unreachable: Error, CustomStringConvertible {
+        var description: String { "cannot connect to 127.0.0.1:1: ECONNREFUSED" }
+    }
+
+    func nodeSlotStats() async throws -> RawSlotStats {
+        if state.withLock({ $0.statsWaitForResume }) { await resumed.wait() }
+        return try state.withLock {
+            guard $0.role != nil else { throw Unreachable() }
+            $0.calls.append("slot-stats")
+            return .parsed($0.stats)
+        }
+    }
+
+    func nodeReplicas() async throws -> Int {
+        try state.withLock {
+            guard $0.role != nil else { throw Unreachable() }
+            return $0.replicas
+        }
+    }
+
+    func nodeRole() async throws -> String {
+        try state.withLock {
+            guard let role = $0.role else { throw Unreachable() }
+            return role
+        }
+    }
+}
+
+/// A one-shot gate: `wait()` returns once `open()` was called.
+final class Gate: Sendable {
+    private let state = Mutex<(open: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters = [] }
+            return state.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let ready = state.withLock { state in
+                if !state.open { state.waiters.append(continuation) }
+                return state.open
+            }
+            if ready { continuation.resume() }
+        }
+    }
+}
+
+/// Ledgers and node stats built by hand.
+enum Fixtures {
+    static func slot(_ number: Int) -> HashSlot { HashSlot(rawValue: UInt16(number))! }
+
+    /// Records `[slot: (bytesIn, bytesOut)]` into both views, plus one keyless command.
+    static func ledger(_ traffic: [Int: (Int, Int)], scripts: [Int] = []) -> LedgerSnapshot {
+        let shard = LedgerShard()
+        for (number, bytes) in traffic {
+            shard.recordWire(slot: slot(number), commands: 1, bytesIn: bytes.0, bytesOut: bytes.1)
+            shard.recordNode(slot: slot(number), commands: 1, bytesIn: bytes.0, bytesOut: bytes.1)
+        }
+        for number in scripts { shard.markScript(slot: slot(number)) }
+        shard.recordWire(bucket: .keyless, commands: 1, bytesIn: 14, bytesOut: 7)
+        return shard.snapshot()
+    }
+
+    static func stats(_ rows: [Int: (UInt64, UInt64)], enabled: Bool = true) -> NodeSlotStats {
+        NodeSlotStats(
+            rows: (0..<HashSlot.count).map { index in
+                let bytes = rows[index] ?? (0, 0)
+                return NodeSlotStat(slot: slot(index), networkBytesIn: enabled ? bytes.0 : 0, networkBytesOut: enabled ? bytes.1 : 0)
+            },
+            networkStatsEnabled: enabled)
+    }
+}
+
+/// A response's status, headers and body, with the body decoded as JSON when it is JSON.
+struct Reply: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var text: String
+
+    var json: JSONValue {
+        get throws { try JSONValue.parse(text) }
+    }
+}
+
+extension AdminService {
+    /// Runs `body` against the router, without sockets.
+    func withRouter(_ body: @Sendable (RouterClient) async throws -> Void) async throws {
+        let app = makeApplication(logger: Logger(label: "admin.test"))
+        try await app.test(.router) { client in try await body(RouterClient(client: client)) }
+    }
+}
+
+struct RouterClient: Sendable {
+    let client: any TestClientProtocol
+
+    func get(_ uri: String, headers: HTTPFields = [:]) async throws -> Reply {
+        try await execute(uri, .get, headers)
+    }
+
+    func post(_ uri: String, headers: HTTPFields = [:]) async throws -> Reply {
+        try await execute(uri, .post, headers)
+    }
+
+    func execute(_ uri: String, _ method: HTTPRequest.Method, _ headers: HTTPFields) async throws -> Reply {
+        try await client.execute(uri: uri, method: method, headers: headers) { response in
+            Reply(status: response.status, headers: response.headers, text: String(buffer: response.body))
+        }
+    }
+}
