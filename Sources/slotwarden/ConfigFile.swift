@@ -24,6 +24,11 @@ struct SlotwardenConfig {
     var logLevel = Logger.Level.info
     /// `node`: learn key positions from the node's `COMMAND`; `builtin`: use the built-in table.
     var commandsSource = "node"
+    /// The admin HTTP API (`admin:`, `reconcile:`, `metrics:`).
+    var admin = AdminSettings()
+    var fence = FenceConfiguration()
+    /// Where the node's password comes from; it is read at start-up and never logged.
+    var nodeAuth = NodeAuthSettings()
 
     static func load(path: String) throws -> SlotwardenConfig {
         let text: String
@@ -82,6 +87,64 @@ struct SlotwardenConfig {
                     }
                     return true
                 }
+            case "admin":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    switch inner {
+                    case "listen":
+                        (config.admin.listenHost, config.admin.listenPort) = try reader.hostPort(innerValue, "admin.listen")
+                    case "token_file":
+                        config.admin.tokenFile = try reader.string(innerValue, "admin.token_file")
+                    case "token_env":
+                        config.admin.tokenEnvironmentVariable = try reader.string(innerValue, "admin.token_env")
+                    default:
+                        return false
+                    }
+                    return true
+                }
+            case "reconcile":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    guard inner == "max_pause_ms" else { return false }
+                    config.admin.maxPauseMilliseconds = try reader.int(innerValue, "reconcile.max_pause_ms", in: 1...10_000)
+                    return true
+                }
+            case "metrics":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    guard inner == "top_slots" else { return false }
+                    config.admin.topSlots = try reader.int(innerValue, "metrics.top_slots", in: 0...1024)
+                    return true
+                }
+            case "fence":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    let name = "\(key).\(inner)"
+                    switch inner {
+                    case "role_poll_interval_ms":
+                        config.fence.rolePollIntervalMilliseconds = try reader.int(innerValue, name, in: 10...60_000)
+                    case "drain_timeout_ms":
+                        config.fence.fence.drainTimeoutMilliseconds = try reader.int(innerValue, name, in: 0...600_000)
+                    case "max_pause_ms":
+                        config.fence.fence.maxPauseMilliseconds = try reader.int(innerValue, name, in: 1...600_000)
+                    case "role_change_timeout_ms":
+                        config.fence.fence.roleChangeTimeoutMilliseconds = try reader.int(innerValue, name, in: 1...600_000)
+                    case "epoch_history":
+                        config.fence.epochHistory = try reader.int(innerValue, name, in: 1...100_000)
+                    case "epoch_log":
+                        config.fence.epochLogPath = try reader.string(innerValue, name)
+                    default:
+                        return false
+                    }
+                    return true
+                }
+            case "node_auth":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    let name = "\(key).\(inner)"
+                    switch inner {
+                    case "user": config.nodeAuth.user = try reader.string(innerValue, name)
+                    case "password_env": config.nodeAuth.passwordEnvironmentVariable = try reader.string(innerValue, name)
+                    case "password_file": config.nodeAuth.passwordFile = try reader.string(innerValue, name)
+                    default: return false
+                    }
+                    return true
+                }
             case "logging":
                 try reader.mapping(value, at: key) { inner, innerValue in
                     guard inner == "level" else { return false }
@@ -100,6 +163,29 @@ struct SlotwardenConfig {
                     + "high_watermark_bytes (\(config.proxy.highWatermarkBytes))")
         }
         return config
+    }
+}
+
+/// Credentials for the control connection, by reference: the password itself never sits in the file.
+struct NodeAuthSettings {
+    var user: String?
+    var passwordEnvironmentVariable: String?
+    var passwordFile: String?
+
+    func credentials(environment: [String: String]) throws -> NodeCredentials? {
+        if let passwordEnvironmentVariable {
+            guard let password = environment[passwordEnvironmentVariable], !password.isEmpty else {
+                throw ConfigError(path: "node_auth", message: "password_env: $\(passwordEnvironmentVariable) is not set")
+            }
+            return NodeCredentials(user: user, password: password)
+        }
+        if let passwordFile {
+            guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+                throw ConfigError(path: "node_auth", message: "password_file: cannot read \(passwordFile)")
+            }
+            return NodeCredentials(user: user, password: text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return nil
     }
 }
 
@@ -131,6 +217,13 @@ private struct ConfigReader {
         }
         guard range.contains(value) else {
             throw error(at: node, "\(key): \(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+
+    func string(_ node: Node, _ key: String) throws -> String {
+        guard let value = node.scalar?.string, !value.isEmpty else {
+            throw error(at: node, "\(key): expected a non-empty string")
         }
         return value
     }
@@ -180,4 +273,16 @@ struct HostPort: Equatable {
         host = String(hostPart)
         self.port = port
     }
+}
+
+/// The `admin:`, `reconcile:` and `metrics:` sections.
+struct AdminSettings {
+    var listenHost = "127.0.0.1"
+    var listenPort = 7070
+    /// A file whose first line is the bearer token of the mutating endpoints.
+    var tokenFile: String?
+    /// An environment variable holding that token (used when `token_file` is not set).
+    var tokenEnvironmentVariable: String?
+    var maxPauseMilliseconds = 50
+    var topSlots = 16
 }

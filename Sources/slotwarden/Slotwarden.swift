@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import Dispatch
 import Foundation
@@ -10,7 +11,7 @@ struct Slotwarden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slotwarden",
         abstract: "A TCP sidecar for one Valkey node that keeps an exact per-slot byte ledger.",
-        subcommands: [Run.self, CheckConfig.self, Demo.self])
+        subcommands: [Run.self, CheckConfig.self, Demo.self, Reconcile.self, LedgerCommand.self])
 }
 
 struct Run: AsyncParsableCommand {
@@ -28,6 +29,9 @@ struct Run: AsyncParsableCommand {
     @Option(name: .long, help: "trace, debug, info, notice, warning, error or critical; overrides the file.")
     var logLevel: String?
 
+    @Option(name: .long, help: "Where the admin API listens (host:port); overrides the file.")
+    var adminListen: String?
+
     func run() async throws {
         var settings = SlotwardenConfig()
         do {
@@ -40,6 +44,12 @@ struct Run: AsyncParsableCommand {
                 guard let parsed = HostPort(node) else { throw ValidationError("--node: expected host:port, got '\(node)'") }
                 (settings.proxy.nodeHost, settings.proxy.nodePort) = (parsed.host, parsed.port)
             }
+            if let adminListen {
+                guard let parsed = HostPort(adminListen) else {
+                    throw ValidationError("--admin-listen: expected host:port, got '\(adminListen)'")
+                }
+                (settings.admin.listenHost, settings.admin.listenPort) = (parsed.host, parsed.port)
+            }
             if let logLevel {
                 guard let level = Logger.Level(rawValue: logLevel) else {
                     throw ValidationError("--log-level: expected one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -50,6 +60,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError(error.description)
         }
 
+        let adminConfiguration = try settings.admin.configuration(environment: ProcessInfo.processInfo.environment)
         let level = settings.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -61,11 +72,16 @@ struct Run: AsyncParsableCommand {
 
         let facts = try await probeUntilReachable(settings, logger: logger, signals: signals)
         guard let facts else { return }
-        let server = try ProxyServer(configuration: settings.proxy, node: facts, logger: logger)
-        try server.start()
+        var fence = settings.fence
+        fence.credentials = try settings.nodeAuth.credentials(environment: ProcessInfo.processInfo.environment)
+        let sidecar = try Sidecar(proxy: settings.proxy, fence: fence, node: facts, logger: logger)
+        let admin = await startAdmin(adminConfiguration, server: sidecar.server, logger: logger)
+        try sidecar.start()
         let signal = await signals.next()
         logger.info("stopping", metadata: ["signal": "\(signal)"])
-        let closeResult = server.stop()
+        admin.cancel()
+        await admin.value
+        let closeResult = sidecar.stop()
         logger.info("stopped", metadata: ["loop_close": "\(closeResult)"])
     }
 

@@ -80,7 +80,7 @@ struct CommandLineTests {
         let port = try LocalValkey.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(SlotwardenBinary.path))
-        process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info"]
+        process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info", "--admin-listen", "127.0.0.1:0"]
         let error = Pipe()
         process.standardError = error
         process.standardOutput = FileHandle.nullDevice
