@@ -24,6 +24,30 @@ public protocol AdminBackend: Sendable {
     func nodeRole() async throws -> String
     /// `connected_slaves` of the node's `INFO replication`: replicas the node streams writes to.
     func nodeReplicas() async throws -> Int
+    /// The node's counters when the current epoch opened, when a failover fence keeps epochs: the
+    /// reconciliation's baseline then moves with every reset instead of staying at start-up.
+    func epochBaseline() async -> NodeSlotStats?
+    /// The open epoch and the closed ones kept in memory, oldest first; nil without a fence.
+    func epochs() async -> EpochList?
+    /// Closes the open epoch at a fenced cut and opens the next; returns the closed one (nil without a fence).
+    func closeEpoch() async -> EpochRecord?
+}
+
+/// `GET /v1/epochs`.
+public struct EpochList: Sendable, Encodable {
+    public var open: EpochRecord
+    public var closed: [EpochRecord]
+
+    public init(open: EpochRecord, closed: [EpochRecord]) {
+        self.open = open
+        self.closed = closed
+    }
+}
+
+extension AdminBackend {
+    public func epochBaseline() async -> NodeSlotStats? { nil }
+    public func epochs() async -> EpochList? { nil }
+    public func closeEpoch() async -> EpochRecord? { nil }
 }
 
 /// A `CLUSTER SLOT-STATS` reply as read, parsed on demand: the reply for 16384 slots is large, and a
@@ -145,12 +169,29 @@ public struct NodeReader: Sendable {
 public struct ProxyBackend: AdminBackend {
     public let server: ProxyServer
     public let reader: NodeReader
+    /// The fence of the sidecar, when there is one: it owns the epochs.
+    public let fence: FenceController?
 
-    public init(server: ProxyServer, nodeTimeoutMilliseconds: Int = 1000) {
+    public init(server: ProxyServer, fence: FenceController? = nil, nodeTimeoutMilliseconds: Int = 1000) {
         self.server = server
+        self.fence = fence
         self.reader = NodeReader(
             host: server.configuration.nodeHost, port: server.configuration.nodePort,
             timeoutMilliseconds: nodeTimeoutMilliseconds)
+    }
+
+    public func epochBaseline() async -> NodeSlotStats? { await fence?.nodeStatsAtOpen }
+
+    public func epochs() async -> EpochList? {
+        guard let fence else { return nil }
+        return EpochList(open: await fence.openEpoch, closed: await fence.closedEpochs)
+    }
+
+    public func closeEpoch() async -> EpochRecord? {
+        guard let fence else { return nil }
+        let open = await fence.openEpoch.id
+        await fence.handle(.manual)
+        return await fence.closedEpoch(after: open - 1)
     }
 
     public var nodeVersion: ValkeyVersion { server.node.version }

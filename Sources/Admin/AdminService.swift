@@ -127,6 +127,14 @@ public final class AdminService: Sendable {
         router.get("/v1/ledger") { request, _ in await self.respond { try await self.ledger(Self.query(request)) } }
         router.get("/v1/ledger/top") { request, _ in await self.respond { try await self.top(Self.query(request)) } }
         router.get("/v1/reconcile") { request, _ in await self.respond { try await self.reconcile(Self.query(request)) } }
+        router.get("/v1/epochs") { _, _ in await self.respond { try await self.epochs() } }
+        router.get("/v1/epochs/:id") { request, context in
+            await self.respond { try await self.epoch(id: context.parameters.get("id")) }
+        }
+        router.post("/v1/epochs") { request, _ in
+            if let refusal = self.authorize(request) { return refusal }
+            return await self.respond { try await self.closeEpoch() }
+        }
         router.post("/v1/fence/pause") { request, _ in
             if let refusal = self.authorize(request) { return refusal }
             return await self.respond { try await self.setOperatorPause(true) }
@@ -136,6 +144,33 @@ public final class AdminService: Sendable {
             return await self.respond { try await self.setOperatorPause(false) }
         }
         return router
+    }
+
+    // MARK: epochs
+
+    func epochs() async throws -> EpochList {
+        guard let list = await backend.epochs() else {
+            throw Failure(.serviceUnavailable, code: "no_epochs", "this slotwarden runs without a failover fence")
+        }
+        return list
+    }
+
+    func epoch(id text: String?) async throws -> EpochRecord {
+        guard let text, let id = UInt64(text) else {
+            throw AdminParameterError(parameter: "id", message: "id: expected an epoch number, got '\(text ?? "")'")
+        }
+        let list = try await epochs()
+        guard let record = list.open.id == id ? list.open : list.closed.first(where: { $0.id == id }) else {
+            throw Failure(.notFound, code: "no_such_epoch", "epoch \(id) is not in the history kept in memory")
+        }
+        return record
+    }
+
+    func closeEpoch() async throws -> EpochRecord {
+        guard let closed = await backend.closeEpoch() else {
+            throw Failure(.serviceUnavailable, code: "no_epochs", "this slotwarden runs without a failover fence")
+        }
+        return closed
     }
 
     static func query(_ request: Request) -> QueryReader {
@@ -265,7 +300,8 @@ public final class AdminService: Sendable {
 
     func reconcile(_ query: QueryReader) async throws -> ReconcileReport {
         let mode = try query.choice("mode", default: ReconcileMode.live)
-        guard let baseline else {
+        let epochBaseline = await backend.epochBaseline()
+        guard let baseline = epochBaseline ?? self.baseline else {
             throw Failure(
                 .serviceUnavailable, code: "no_baseline",
                 "the node's CLUSTER SLOT-STATS could not be read when the epoch began; nothing to compare against")

@@ -27,8 +27,8 @@ extension AdminSettings {
 
 /// Starts the admin API for a data plane that is about to start: the node's baseline is read first,
 /// so the epoch's node delta starts where the ledger does. The returned task serves until cancelled.
-func startAdmin(_ configuration: AdminConfiguration, server: ProxyServer, logger: Logger) async -> Task<Void, Never> {
-    let admin = AdminService(backend: ProxyBackend(server: server), configuration: configuration)
+func startAdmin(_ configuration: AdminConfiguration, sidecar: Sidecar, logger: Logger) async -> Task<Void, Never> {
+    let admin = AdminService(backend: ProxyBackend(server: sidecar.server, fence: sidecar.fence), configuration: configuration)
     MetricsSystem.bootstrap(admin.metrics.swiftMetricsFactory())
     do {
         try await admin.takeBaseline()

@@ -75,7 +75,7 @@ struct Run: AsyncParsableCommand {
         var fence = settings.fence
         fence.credentials = try settings.nodeAuth.credentials(environment: ProcessInfo.processInfo.environment)
         let sidecar = try Sidecar(proxy: settings.proxy, fence: fence, node: facts, logger: logger)
-        let admin = await startAdmin(adminConfiguration, server: sidecar.server, logger: logger)
+        let admin = await startAdmin(adminConfiguration, sidecar: sidecar, logger: logger)
         try sidecar.start()
         let signal = await signals.next()
         logger.info("stopping", metadata: ["signal": "\(signal)"])

@@ -335,6 +335,51 @@ import Testing
 
     // MARK: fence and auth
 
+    // MARK: epochs
+
+    @Test func epochsListTheOpenEpochAndTheClosedOnes() async throws {
+        let backend = FakeBackend()
+        var first = EpochRecord(id: 1, openedBy: .startup, startedAt: 1000, roleAtStart: NodeRole(kind: .primary))
+        first.close(by: .roleChange, at: 1010, role: NodeRole(kind: .replica), ledger: Fixtures.ledger([7: (33, 5)]), nodeStats: Fixtures.stats([7: (33, 5)]))
+        let open = EpochRecord(id: 2, openedBy: .roleChange, startedAt: 1010, roleAtStart: NodeRole(kind: .replica))
+        backend.update { $0.epochs = EpochList(open: open, closed: [first]) }
+        try await service(backend, token: "s3cret").withRouter { client in
+            let list = try await client.get("/v1/epochs")
+            #expect(list.status == .ok)
+            try conforms(list, "GET", "/v1/epochs")
+            #expect(try list.json["open"]?["id"]?.int == 2)
+
+            let one = try await client.get("/v1/epochs/1")
+            #expect(one.status == .ok)
+            try conforms(one, "GET", "/v1/epochs/{id}")
+            #expect(try one.json["closed_by"]?.string == "role_change")
+            #expect(try one.json["closing_slots"]?[0]?["node_bytes_in"]?.int == 33)
+
+            let missing = try await client.get("/v1/epochs/9")
+            #expect(missing.status == .notFound)
+            try conforms(missing, "GET", "/v1/epochs/{id}")
+            let bad = try await client.get("/v1/epochs/one")
+            #expect(bad.status == .badRequest)
+            #expect(try bad.json["error"]?["parameter"]?.string == "id")
+
+            #expect(try await client.post("/v1/epochs").status == .unauthorized)
+            let closed = try await client.post("/v1/epochs", headers: [.authorization: "Bearer s3cret"])
+            #expect(closed.status == .ok)
+            try conforms(closed, "POST", "/v1/epochs")
+            #expect(try closed.json["id"]?.int == 2)
+            #expect(try closed.json["closed_by"]?.string == "manual")
+            #expect(backend.calls.contains("closeEpoch"))
+        }
+    }
+
+    @Test func epochsWithoutAFenceAreUnavailable() async throws {
+        try await service(FakeBackend()).withRouter { client in
+            let reply = try await client.get("/v1/epochs")
+            #expect(reply.status == .serviceUnavailable)
+            try conforms(reply, "GET", "/v1/epochs")
+        }
+    }
+
     @Test func fenceEndpointsNeedTheBearerToken() async throws {
         let backend = FakeBackend()
         try await service(backend, token: "s3cret").withRouter { client in
@@ -391,8 +436,8 @@ import Testing
     @Test func everyDocumentedOperationIsRouted() async throws {
         #expect(
             schema.operations == [
-                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/ledger", "GET /v1/ledger/top", "GET /v1/reconcile",
-                "POST /v1/fence/pause", "POST /v1/fence/resume",
+                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
+                "GET /v1/ledger/top", "GET /v1/reconcile", "POST /v1/epochs", "POST /v1/fence/pause", "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in
             for operation in schema.operations {

@@ -22,6 +22,7 @@ final class FakeBackend: AdminBackend {
         /// CLUSTER SLOT-STATS does not answer until the clients are resumed (a slow node).
         var statsWaitForResume = false
         var replicas = 0
+        var epochs: EpochList?
     }
 
     /// Opened by the first resume.
@@ -36,6 +37,21 @@ final class FakeBackend: AdminBackend {
     var paused: Bool { state.withLock { $0.paused } }
 
     func snapshot() async -> LedgerSnapshot { state.withLock { $0.snapshot } }
+
+    func epochs() async -> EpochList? { state.withLock { $0.epochs } }
+
+    func closeEpoch() async -> EpochRecord? {
+        state.withLock { state in
+            guard var list = state.epochs else { return nil }
+            var closed = list.open
+            closed.close(by: .manual, at: closed.startedAt + 1, role: closed.roleAtStart, ledger: LedgerSnapshot(), nodeStats: nil)
+            list.closed.append(closed)
+            list.open = EpochRecord(id: closed.id + 1, openedBy: .manual, startedAt: closed.startedAt + 1, roleAtStart: closed.roleAtStart)
+            state.epochs = list
+            state.calls.append("closeEpoch")
+            return closed
+        }
+    }
     func connectionCounts() async -> AdminConnectionCounts { state.withLock { $0.connections } }
     func inFlightCount() async -> Int { state.withLock { $0.inFlight } }
 
