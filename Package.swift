@@ -62,7 +62,7 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Admin", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
