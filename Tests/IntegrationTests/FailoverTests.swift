@@ -188,8 +188,9 @@ struct FailoverTests {
             summary += ", new epoch bytes-in: \(differing.isEmpty ? "matches the node in every slot" : "\(Set(differing).count) slots differ")"
         }
         print(summary)
-        // A failover should take well under a second.
-        #expect(Self.median(settled) ?? .zero < .seconds(1), "Valkey \(version): \(summary)")
+        // A failover, fence included, should settle within two seconds even in a sanitized debug
+        // build (most of the fence's pause is reading and decoding SLOT-STATS for 16384 slots).
+        #expect(Self.median(settled) ?? .zero < .seconds(2), "Valkey \(version): \(summary)")
     }
 
     /// `connectionCounts()`, or nil when the loop does not answer within `timeout` (a dead loop would
