@@ -48,12 +48,18 @@ let package = Package(
         .executableTarget(
             name: "slotwarden",
             dependencies: [
-                "Admin", "Proxy", "Ledger", "RESP", "UV",
+                "Admin", "TestSupport", "Proxy", "Ledger", "RESP", "UV",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
             swiftSettings: strict
         ),
         .testTarget(name: "UVTests", dependencies: ["UV"], swiftSettings: strict),
@@ -62,13 +68,13 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Admin", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Admin", "TestSupport", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(
             name: "AdminTests",
             dependencies: [
-                "Admin", "Proxy", "Ledger", "RESP",
+                "Admin", "TestSupport", "Proxy", "Ledger", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -2,44 +2,8 @@ import Admin
 import Foundation
 import Logging
 import Testing
+import TestSupport
 
-/// The slotwarden executable built next to this test bundle.
-enum SlotwardenExecutable {
-    static var path: String? {
-        let directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [directory, directory.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("slotwarden").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }
-
-    struct Outcome {
-        var status: Int32
-        var output: String
-        var error: String
-    }
-
-    static func run(_ arguments: [String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(path, "the slotwarden executable was not built"))
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            error: String(decoding: errorData, as: UTF8.self))
-    }
-}
-
-/// `slotwarden reconcile` and `slotwarden ledger top` against a real admin listener (a fake data
-/// plane behind it), and the admin settings of `run` and `check-config`.
 @Suite(.serialized) struct CommandLineAdminTests {
     /// Serves `service` on a free loopback port for the duration of `body`.
     func serving(_ service: AdminService, _ body: (String) async throws -> Void) async throws {
@@ -73,16 +37,16 @@ enum SlotwardenExecutable {
             $0.stats = Fixtures.stats([7: (30, 5), 9: (10, 4)])
         }
         try await serving(service(backend)) { url in
-            let match = try SlotwardenExecutable.run(["reconcile", "--admin", url])
+            let match = try SlotwardenBinary.run(["reconcile", "--admin", url])
             #expect(match.status == 0, "\(match.error)")
             #expect(match.output.hasPrefix("match: 2 slots compared, 2 match"), "\(match.output)")
 
-            let fenced = try SlotwardenExecutable.run(["reconcile", "--admin", url, "--mode", "fenced", "--json"])
+            let fenced = try SlotwardenBinary.run(["reconcile", "--admin", url, "--mode", "fenced", "--json"])
             #expect(fenced.status == 0)
             #expect(fenced.output.contains(#""mode":"fenced""#))
 
             backend.update { $0.stats = Fixtures.stats([7: (55, 5), 9: (10, 4)]) }
-            let difference = try SlotwardenExecutable.run(["reconcile", "--admin", url])
+            let difference = try SlotwardenBinary.run(["reconcile", "--admin", url])
             #expect(difference.status == 1)
             let lines = difference.output.split(separator: "\n")
             #expect(lines.first?.contains("slot") == true && lines.first?.contains("reasons") == true)
@@ -90,11 +54,11 @@ enum SlotwardenExecutable {
             #expect(difference.output.contains("difference: 2 slots compared, 1 match, 1 node_higher"))
 
             backend.update { $0.role = nil }
-            let unreachable = try SlotwardenExecutable.run(["reconcile", "--admin", url])
+            let unreachable = try SlotwardenBinary.run(["reconcile", "--admin", url])
             #expect(unreachable.status == 2)
             #expect(unreachable.error.contains("HTTP 503"))
         }
-        let nobody = try SlotwardenExecutable.run(["reconcile", "--admin", "http://127.0.0.1:1"])
+        let nobody = try SlotwardenBinary.run(["reconcile", "--admin", "http://127.0.0.1:1"])
         #expect(nobody.status == 2)
     }
 
@@ -102,32 +66,32 @@ enum SlotwardenExecutable {
         let backend = FakeBackend()
         backend.update { $0.snapshot = Fixtures.ledger([1: (10, 300), 2: (50, 20), 3: (30, 100)]) }
         try await serving(service(backend)) { url in
-            let top = try SlotwardenExecutable.run(["ledger", "top", "--admin", url, "--limit", "2"])
+            let top = try SlotwardenBinary.run(["ledger", "top", "--admin", url, "--limit", "2"])
             #expect(top.status == 0, "\(top.error)")
             let rows = top.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
             #expect(rows.count == 3)
             #expect(rows.dropFirst().map { $0[0] } == ["2", "3"])
 
-            let bad = try SlotwardenExecutable.run(["ledger", "top", "--admin", url, "--limit", "0"])
+            let bad = try SlotwardenBinary.run(["ledger", "top", "--admin", url, "--limit", "0"])
             #expect(bad.status == 1)
             #expect(bad.error.contains("limit"))
         }
     }
 
     @Test func runRefusesANonLoopbackAdminListenerWithoutAToken() throws {
-        let outcome = try SlotwardenExecutable.run(["run", "--node", "127.0.0.1:1", "--admin-listen", "0.0.0.0:7070"])
+        let outcome = try SlotwardenBinary.run(["run", "--node", "127.0.0.1:1", "--admin-listen", "0.0.0.0:7070"])
         #expect(outcome.status != 0)
         #expect(outcome.error.contains("admin.token_file or admin.token_env"), "\(outcome.error)")
     }
 
     @Test func checkConfigReadsTheAdminSections() throws {
         let shipped = OpenAPISchema.repositoryRoot.appendingPathComponent("config/slotwarden.yaml").path
-        #expect(try SlotwardenExecutable.run(["check-config", shipped]).status == 0)
+        #expect(try SlotwardenBinary.run(["check-config", shipped]).status == 0)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("slotwarden-\(UUID().uuidString).yaml").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try "admin:\n  listen: \"0.0.0.0:7070\"\n  token_env: TOKEN\nreconcile:\n  max_pause_ms: 0\n".write(
             toFile: path, atomically: true, encoding: .utf8)
-        let outcome = try SlotwardenExecutable.run(["check-config", path])
+        let outcome = try SlotwardenBinary.run(["check-config", path])
         #expect(outcome.status == 1)
         #expect(outcome.error.contains(":5:17: reconcile.max_pause_ms: 0 is out of range"), "\(outcome.error)")
     }

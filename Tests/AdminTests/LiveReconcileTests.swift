@@ -5,6 +5,7 @@ import Proxy
 import RESP
 import Synchronization
 import Testing
+import TestSupport
 
 /// Reconciliation against real Valkey (cluster mode, slot stats on) with a real slotwarden in front.
 @Suite(.serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))

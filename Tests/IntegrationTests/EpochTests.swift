@@ -4,6 +4,7 @@ import Logging
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 @Suite("Epochs and the fence against real Valkey", .serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
 struct EpochTests {

@@ -3,6 +3,7 @@ import Ledger
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 /// Issue 3, item 7: real `CLUSTER FAILOVER`s in a primary + replica cluster where each node stands
 /// behind its own slotwarden and announces it, so that clients, redirects and replication all cross

@@ -3,6 +3,7 @@ import Ledger
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 /// The ledger's `node` view must equal the node's own `CLUSTER SLOT-STATS` network-bytes-in and
 /// network-bytes-out for every slot, exactly, after each command group, on Valkey 8.1 and 9.1.

@@ -3,6 +3,7 @@ import Ledger
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 @Suite("Proxy behaviour against real Valkey", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
 struct ProxyBehaviourTests {

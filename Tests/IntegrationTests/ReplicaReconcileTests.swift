@@ -3,6 +3,7 @@ import Ledger
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 @Suite("Reconciliation with a replica attached", .serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
 struct ReplicaReconcileTests {

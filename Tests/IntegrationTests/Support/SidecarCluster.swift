@@ -4,6 +4,7 @@ import Logging
 import Proxy
 import RESP
 import Testing
+import TestSupport
 
 /// A one-shard Valkey cluster — a primary and a replica, cluster mode, slot stats on — where each node
 /// stands behind its own in-process slotwarden and announces that sidecar's port

@@ -7,11 +7,11 @@ import Testing
 
 /// Where the Valkey binaries of each major version are: `SLOTWARDEN_VALKEY_8` / `SLOTWARDEN_VALKEY_9`
 /// (set by scripts/test), else the project's `.venv` as scripts/lib/setup.sh lays it out.
-enum ValkeyBinaries {
-    static let repositoryRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+public enum ValkeyBinaries {
+    public static let repositoryRoot = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func path(major: Int) -> String? {
+    public static func path(major: Int) -> String? {
         if let path = ProcessInfo.processInfo.environment["SLOTWARDEN_VALKEY_\(major)"],
             FileManager.default.isExecutableFile(atPath: path)
         {
@@ -23,19 +23,19 @@ enum ValkeyBinaries {
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
     }
 
-    static var available: Bool { path(major: 8) != nil && path(major: 9) != nil }
-    static let missingReason: Comment = "valkey-server 8.1 and 9.1 not found: run scripts/test, which installs them"
+    public static var available: Bool { path(major: 8) != nil && path(major: 9) != nil }
+    public static let missingReason: Comment = "valkey-server 8.1 and 9.1 not found: run scripts/test, which installs them"
 }
 
 /// A real cluster-mode Valkey (slot stats on, every slot owned, no replicas) with a slotwarden data
 /// plane in front of it, both on free loopback ports, both ended when the fixture stops.
-final class ProxiedValkey: @unchecked Sendable {
-    let valkey: LocalValkey
-    let server: ProxyServer
-    let port: Int
-    let facts: NodeFacts
+public final class ProxiedValkey: @unchecked Sendable {
+    public let valkey: LocalValkey
+    public let server: ProxyServer
+    public let port: Int
+    public let facts: NodeFacts
 
-    init(major: Int, configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
+    public init(major: Int, configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
         let executable = try #require(ValkeyBinaries.path(major: major), ValkeyBinaries.missingReason)
         valkey = try LocalValkey(executable: executable)
         facts = try NodeProbe.probe(host: "127.0.0.1", port: valkey.port)
@@ -48,18 +48,18 @@ final class ProxiedValkey: @unchecked Sendable {
     }
 
     /// A client connected through slotwarden.
-    func client() throws -> NodeClient { try NodeClient(host: "127.0.0.1", port: port) }
+    public func client() throws -> NodeClient { try NodeClient(host: "127.0.0.1", port: port) }
 
     /// A client connected straight to the node.
-    func direct() throws -> NodeClient { try valkey.client() }
+    public func direct() throws -> NodeClient { try valkey.client() }
 
-    func nodeStats() throws -> NodeSlotStats {
+    public func nodeStats() throws -> NodeSlotStats {
         try NodeSlotStats(reply: direct().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
     }
 
     /// Stops slotwarden (returning uv_loop_close's result) and the node.
     @discardableResult
-    func stop() -> Int32 {
+    public func stop() -> Int32 {
         let result = server.stop()
         valkey.stop()
         return result
@@ -67,23 +67,23 @@ final class ProxiedValkey: @unchecked Sendable {
 }
 
 /// Compares the ledger's `node` view with the node's `CLUSTER SLOT-STATS`, slot by slot.
-struct ParityReport: CustomStringConvertible {
-    struct Difference: CustomStringConvertible {
-        var slot: HashSlot
-        var ledgerIn: UInt64, nodeIn: UInt64, ledgerOut: UInt64, nodeOut: UInt64, explainedOut: Int
-        var description: String {
+public struct ParityReport: CustomStringConvertible {
+    public struct Difference: CustomStringConvertible {
+        public var slot: HashSlot
+        public var ledgerIn: UInt64, nodeIn: UInt64, ledgerOut: UInt64, nodeOut: UInt64, explainedOut: Int
+        public var description: String {
             "slot \(slot.rawValue): in ledger \(ledgerIn) node \(nodeIn); out ledger \(ledgerOut) node \(nodeOut)"
                 + (explainedOut != 0 ? " (explained out +\(explainedOut))" : "")
         }
     }
 
-    var differences: [Difference] = []
-    var slotsCompared = 0
-    var bytesIn: UInt64 = 0
-    var bytesOut: UInt64 = 0
+    public var differences: [Difference] = []
+    public var slotsCompared = 0
+    public var bytesIn: UInt64 = 0
+    public var bytesOut: UInt64 = 0
 
     /// `explainedOut`: bytes the node counts out that never cross the wire (script inner replies).
-    init(snapshot: LedgerSnapshot, stats: NodeSlotStats, explainedOut: [HashSlot: Int] = [:]) {
+    public init(snapshot: LedgerSnapshot, stats: NodeSlotStats, explainedOut: [HashSlot: Int] = [:]) {
         let rows = stats.bySlot()
         for index in 0..<HashSlot.count {
             let slot = HashSlot(rawValue: UInt16(index))!
@@ -102,7 +102,7 @@ struct ParityReport: CustomStringConvertible {
         }
     }
 
-    var description: String {
+    public var description: String {
         differences.isEmpty
             ? "all \(slotsCompared) active slots match (\(bytesIn) bytes in, \(bytesOut) out)"
             : differences.map(\.description).joined(separator: "\n")
