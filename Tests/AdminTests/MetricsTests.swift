@@ -6,7 +6,6 @@ import Metrics
 import Prometheus
 import RESP
 import Testing
-import TestSupport
 
 @Suite struct MetricsTests {
     /// The value of one sample line (`name{labels} value`), nil when absent.

@@ -5,7 +5,6 @@ import HummingbirdTesting
 import Ledger
 import RESP
 import Testing
-import TestSupport
 
 /// Every endpoint and error through the router, without sockets; every JSON body is checked
 /// against docs/openapi.yaml.
