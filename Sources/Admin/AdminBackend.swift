@@ -29,8 +29,9 @@ public protocol AdminBackend: Sendable {
     func epochBaseline() async -> NodeSlotStats?
     /// The open epoch and the closed ones kept in memory, oldest first; nil without a fence.
     func epochs() async -> EpochList?
-    /// Closes the open epoch at a fenced cut and opens the next; returns the closed one (nil without a fence).
-    func closeEpoch() async -> EpochRecord?
+    /// Closes the open epoch at a fenced cut and opens the next, zeroing the node's counters at that
+    /// cut when asked; returns the closed one (nil without a fence).
+    func closeEpoch(resetNodeStats: Bool) async -> EpochRecord?
 }
 
 /// `GET /v1/epochs`.
@@ -47,7 +48,7 @@ public struct EpochList: Sendable, Encodable {
 extension AdminBackend {
     public func epochBaseline() async -> NodeSlotStats? { nil }
     public func epochs() async -> EpochList? { nil }
-    public func closeEpoch() async -> EpochRecord? { nil }
+    public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
 }
 
 /// A `CLUSTER SLOT-STATS` reply as read, parsed on demand: the reply for 16384 slots is large, and a
@@ -187,11 +188,9 @@ public struct ProxyBackend: AdminBackend {
         return EpochList(open: await fence.openEpoch, closed: await fence.closedEpochs)
     }
 
-    public func closeEpoch() async -> EpochRecord? {
+    public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         guard let fence else { return nil }
-        let open = await fence.openEpoch.id
-        await fence.handle(.manual)
-        return await fence.closedEpoch(after: open - 1)
+        return await fence.closeEpochManually(resetNodeStats: resetNodeStats)
     }
 
     public var nodeVersion: ValkeyVersion { server.node.version }

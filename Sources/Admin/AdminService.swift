@@ -133,7 +133,7 @@ public final class AdminService: Sendable {
         }
         router.post("/v1/epochs") { request, _ in
             if let refusal = self.authorize(request) { return refusal }
-            return await self.respond { try await self.closeEpoch() }
+            return await self.respond { try await self.closeEpoch(Self.query(request)) }
         }
         router.post("/v1/fence/pause") { request, _ in
             if let refusal = self.authorize(request) { return refusal }
@@ -166,8 +166,9 @@ public final class AdminService: Sendable {
         return record
     }
 
-    func closeEpoch() async throws -> EpochRecord {
-        guard let closed = await backend.closeEpoch() else {
+    func closeEpoch(_ query: QueryReader) async throws -> EpochRecord {
+        let reset = try query.bool("reset_node_stats", default: false)
+        guard let closed = await backend.closeEpoch(resetNodeStats: reset) else {
             throw Failure(.serviceUnavailable, code: "no_epochs", "this slotwarden runs without a failover fence")
         }
         return closed

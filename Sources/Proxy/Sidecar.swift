@@ -48,8 +48,12 @@ public final class Sidecar: Sendable {
         return port
     }
 
-    /// Closes the epoch on an operator's request.
-    public func closeEpoch() async { await fence.handle(.manual) }
+    /// Closes the epoch on an operator's request (optionally zeroing the node's counters at the same
+    /// cut) and returns it.
+    @discardableResult
+    public func closeEpoch(resetNodeStats: Bool = false) async -> EpochRecord {
+        await fence.closeEpochManually(resetNodeStats: resetNodeStats)
+    }
 
     @discardableResult
     public func stop() -> Int32 {

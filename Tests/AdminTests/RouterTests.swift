@@ -369,6 +369,13 @@ import Testing
             #expect(try closed.json["id"]?.int == 2)
             #expect(try closed.json["closed_by"]?.string == "manual")
             #expect(backend.calls.contains("closeEpoch"))
+            let reset = try await client.post("/v1/epochs?reset_node_stats=true", headers: [.authorization: "Bearer s3cret"])
+            #expect(reset.status == .ok)
+            #expect(try reset.json["id"]?.int == 3)
+            #expect(backend.calls.contains("closeEpoch(reset)"))
+            let badFlag = try await client.post("/v1/epochs?reset_node_stats=perhaps", headers: [.authorization: "Bearer s3cret"])
+            #expect(badFlag.status == .badRequest)
+            try conforms(badFlag, "POST", "/v1/epochs")
         }
     }
 

@@ -77,15 +77,28 @@ struct EpochTests {
         var pipeline: [UInt8] = []
         for index in 0..<200 { pipeline += RESPEncoder.command(["INCR", "manual:\(index % 7)"]) }
         try client.send(pipeline)
-        await sidecar.closeEpoch()
+        let closed = await sidecar.closeEpoch()
         for _ in 0..<200 { _ = try client.readValue() }
-        let closed = await sidecar.fence.closedEpoch(after: 0)
         #expect(closed.closedBy == .manual)
         #expect(!closed.maxPauseExceeded)
         var total = 0
         for index in 0..<7 { total += Int(try client.call("GET", "manual:\(index)").string ?? "0") ?? 0 }
         #expect(total == 200)
         #expect(await sidecar.fence.state == .live)
+
+        // Closing with reset_node_stats zeroes the node at the same cut: the node's counters and the
+        // new epoch's ledger both start from zero.
+        let reset = await sidecar.closeEpoch(resetNodeStats: true)
+        #expect(reset.id == 2)
+        #expect(reset.closingSlots.contains { ($0.nodeBytesIn ?? 0) > 0 })
+        let afterReset = try await sidecar.control.slotStats()
+        #expect(afterReset.totalBytesIn == 0)
+        try client.call("SET", "manual:after", "reset")
+        let snapshot = await sidecar.server.snapshot()
+        let stats = try await sidecar.control.slotStats().subtracting(await sidecar.fence.nodeStatsAtOpen)
+        let parity = ParityReport(snapshot: snapshot, stats: stats)
+        #expect(parity.differences.isEmpty, "\(parity)")
+        #expect(stats.totalBytesIn > 0)
     }
 }
 

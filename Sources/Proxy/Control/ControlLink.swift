@@ -51,6 +51,12 @@ public final class ControlLink: @unchecked Sendable {
         }
     }
 
+    /// `CONFIG RESETSTAT`: zeroes the node's slot counters (and its other statistics).
+    public func resetStatistics() async throws {
+        let reply = try await run { client in try client.call("CONFIG", "RESETSTAT") }
+        if case .error(let message) = reply { throw NodeClient.Failure("CONFIG RESETSTAT: \(message)") }
+    }
+
     /// `slotStats()` for start-up, before anything runs on the loop: blocks the caller.
     public func slotStatsNow() throws -> NodeSlotStats {
         try queue.sync {

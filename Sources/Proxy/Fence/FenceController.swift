@@ -17,6 +17,10 @@ public actor FenceController {
     private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
     private var drainOutcome: ProxyServer.DrainOutcome?
     private var statsAtCut: NodeSlotStats?
+    /// An operator asked for the node's counters to be zeroed at this cut (`CONFIG RESETSTAT`).
+    private var resetNodeAtCut = false
+    /// The node's counters right after that reset: the next epoch's baseline.
+    private var statsAfterReset: NodeSlotStats?
     /// The node's counters when the current epoch opened: the baseline of its reconciliation.
     public private(set) var nodeStatsAtOpen: NodeSlotStats?
     /// Called when the fence wants a `ROLE` poll now.
@@ -96,9 +100,14 @@ public actor FenceController {
         case .pollRoleNow:
             pollRoleNow()
         case .readNodeStats:
+            let reset = resetNodeAtCut
             Task {
                 let stats = try? await control.slotStats()
-                await self.statsRead(stats)
+                var afterReset: NodeSlotStats?
+                if reset, (try? await control.resetStatistics()) != nil {
+                    afterReset = try? await control.slotStats()
+                }
+                await self.statsRead(stats, afterReset: afterReset)
             }
         case .closeEpoch(let reason):
             await closeEpoch(reason)
@@ -134,9 +143,19 @@ public actor FenceController {
         await handle(.drainFinished(drained: outcome.drained, inFlight: outcome.inFlight))
     }
 
-    private func statsRead(_ stats: NodeSlotStats?) async {
+    private func statsRead(_ stats: NodeSlotStats?, afterReset: NodeSlotStats?) async {
         statsAtCut = stats
+        statsAfterReset = afterReset
         await handle(.nodeStatsRead)
+    }
+
+    /// Closes the open epoch on an operator's request, optionally zeroing the node's counters at the
+    /// same cut, and returns the closed epoch. Returns once the next epoch is open.
+    public func closeEpochManually(resetNodeStats: Bool) async -> EpochRecord {
+        let open = current.id
+        resetNodeAtCut = resetNodeStats
+        await handle(.manual)
+        return await closedEpoch(after: open - 1)
     }
 
     private func closeEpoch(_ reason: EpochReason) async {
@@ -157,7 +176,9 @@ public actor FenceController {
                 "drain_ms": "\(closed.drainMilliseconds)", "drain_timed_out": "\(closed.drainTimedOut)",
             ])
         current = EpochRecord(id: cut.closedEpoch + 1, openedBy: reason, startedAt: now, roleAtStart: fence.role)
-        nodeStatsAtOpen = statsAtCut
+        nodeStatsAtOpen = statsAfterReset ?? statsAtCut
+        statsAfterReset = nil
+        resetNodeAtCut = false
         await handle(.epochOpened)
         // The pause ended with the next epoch's opening; it belongs to the record of the epoch just closed.
         let pause = lastPause

@@ -40,7 +40,7 @@ final class FakeBackend: AdminBackend {
 
     func epochs() async -> EpochList? { state.withLock { $0.epochs } }
 
-    func closeEpoch() async -> EpochRecord? {
+    func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         state.withLock { state in
             guard var list = state.epochs else { return nil }
             var closed = list.open
@@ -48,7 +48,7 @@ final class FakeBackend: AdminBackend {
             list.closed.append(closed)
             list.open = EpochRecord(id: closed.id + 1, openedBy: .manual, startedAt: closed.startedAt + 1, roleAtStart: closed.roleAtStart)
             state.epochs = list
-            state.calls.append("closeEpoch")
+            state.calls.append(resetNodeStats ? "closeEpoch(reset)" : "closeEpoch")
             return closed
         }
     }
