@@ -11,12 +11,12 @@ public protocol AdminBackend: Sendable {
     var clusterEnabled: Bool { get }
     /// One consistent cut of the ledger (taken on the loop).
     func snapshot() async -> LedgerSnapshot
-    func connectionCounts() async -> AdminConnectionCounts
+    func connectionCounts() async -> ProxyServer.ConnectionCounts
     /// Commands forwarded and not answered yet, over all connections.
     func inFlightCount() async -> Int
     func pauseClientReads() async
     func resumeClientReads() async
-    func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome
+    func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome
     /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`, read straight from the node. Only the read happens
     /// here (it may run while clients are paused); ``RawSlotStats/parse()`` does the rest later.
     func nodeSlotStats() async throws -> RawSlotStats
@@ -67,32 +67,6 @@ public enum RawSlotStats: Sendable {
             }
             return try NodeSlotStats(reply: reply)
         }
-    }
-}
-
-public struct AdminConnectionCounts: Sendable, Equatable {
-    public var active: Int
-    public var accepted: UInt64
-    public var rejected: UInt64
-
-    public init(active: Int, accepted: UInt64, rejected: UInt64) {
-        self.active = active
-        self.accepted = accepted
-        self.rejected = rejected
-    }
-}
-
-public struct AdminDrainOutcome: Sendable, Equatable {
-    /// Every in-flight FIFO emptied before the deadline.
-    public var drained: Bool
-    /// Commands still in flight when the wait ended.
-    public var inFlight: Int
-    public var elapsedMilliseconds: Int
-
-    public init(drained: Bool, inFlight: Int, elapsedMilliseconds: Int) {
-        self.drained = drained
-        self.inFlight = inFlight
-        self.elapsedMilliseconds = elapsedMilliseconds
     }
 }
 
@@ -197,18 +171,14 @@ public struct ProxyBackend: AdminBackend {
     public var clusterEnabled: Bool { server.node.clusterEnabled }
     public func snapshot() async -> LedgerSnapshot { await server.snapshot() }
 
-    public func connectionCounts() async -> AdminConnectionCounts {
-        let counts = await server.connectionCounts()
-        return AdminConnectionCounts(active: counts.active, accepted: counts.accepted, rejected: counts.rejected)
-    }
+    public func connectionCounts() async -> ProxyServer.ConnectionCounts { await server.connectionCounts() }
 
     public func inFlightCount() async -> Int { await server.inFlightCount() }
     public func pauseClientReads() async { await server.pauseClientReads() }
     public func resumeClientReads() async { await server.resumeClientReads() }
 
-    public func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome {
-        let outcome = await server.drain(timeoutMilliseconds: timeoutMilliseconds)
-        return AdminDrainOutcome(drained: outcome.drained, inFlight: outcome.inFlight, elapsedMilliseconds: outcome.elapsedMilliseconds)
+    public func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
+        await server.drain(timeoutMilliseconds: timeoutMilliseconds)
     }
 
     public func nodeSlotStats() async throws -> RawSlotStats { try await reader.slotStats() }

@@ -1,4 +1,5 @@
 import Ledger
+import Proxy
 import Prometheus
 import RESP
 import Synchronization
@@ -76,7 +77,7 @@ public final class AdminMetrics: Sendable {
     }
 
     /// Brings the ledger-driven series up to `snapshot` and renders the exposition text.
-    public func render(snapshot: LedgerSnapshot, connections: AdminConnectionCounts, paused: Bool, role: String?) -> String {
+    public func render(snapshot: LedgerSnapshot, connections: ProxyServer.ConnectionCounts, paused: Bool, role: String?) -> String {
         fenced.set(to: paused ? 1 : 0)
         registry.makeGauge(descriptor: Self.name("connections_active", "", "Client connections open now")).set(Int64(connections.active))
         state.withLock { state in

@@ -117,6 +117,12 @@ public final class ProxyServer: @unchecked Sendable {
         public var active: Int
         public var accepted: UInt64
         public var rejected: UInt64
+
+        public init(active: Int, accepted: UInt64, rejected: UInt64) {
+            self.active = active
+            self.accepted = accepted
+            self.rejected = rejected
+        }
     }
 
     public func connectionCounts() async -> ConnectionCounts {
@@ -233,6 +239,12 @@ public final class ProxyServer: @unchecked Sendable {
         /// Commands still in flight when the wait ended (a blocked `BLPOP 0`, say).
         public var inFlight: Int
         public var elapsedMilliseconds: Int
+
+        public init(drained: Bool, inFlight: Int, elapsedMilliseconds: Int) {
+            self.drained = drained
+            self.inFlight = inFlight
+            self.elapsedMilliseconds = elapsedMilliseconds
+        }
     }
 
     /// Waits until no command is in flight on any connection, or the timeout passed. Meant to be called

@@ -2,6 +2,7 @@ import Foundation
 import Admin
 import Hummingbird
 import Ledger
+import Proxy
 import Metrics
 import Prometheus
 import RESP
@@ -20,7 +21,7 @@ import Testing
         let backend = FakeBackend()
         backend.update {
             $0.snapshot = Fixtures.ledger([7: (30, 5), 9: (11, 4)])
-            $0.connections = AdminConnectionCounts(active: 3, accepted: 10, rejected: 2)
+            $0.connections = ProxyServer.ConnectionCounts(active: 3, accepted: 10, rejected: 2)
         }
         let service = AdminService(backend: backend, configuration: AdminConfiguration(topSlots: 16))
         try await service.withRouter { client in

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Ledger
+import Proxy
 import Logging
 import RESP
 import Synchronization
@@ -16,7 +17,7 @@ final class FakeBackend: AdminBackend {
         /// nil: the node does not answer.
         var role: String? = "master"
         var inFlight = 0
-        var connections = AdminConnectionCounts(active: 0, accepted: 0, rejected: 0)
+        var connections = ProxyServer.ConnectionCounts(active: 0, accepted: 0, rejected: 0)
         var paused = false
         var calls: [String] = []
         /// CLUSTER SLOT-STATS does not answer until the clients are resumed (a slow node).
@@ -52,7 +53,7 @@ final class FakeBackend: AdminBackend {
             return closed
         }
     }
-    func connectionCounts() async -> AdminConnectionCounts { state.withLock { $0.connections } }
+    func connectionCounts() async -> ProxyServer.ConnectionCounts { state.withLock { $0.connections } }
     func inFlightCount() async -> Int { state.withLock { $0.inFlight } }
 
     func pauseClientReads() async {
@@ -70,10 +71,10 @@ final class FakeBackend: AdminBackend {
         resumed.open()
     }
 
-    func drain(timeoutMilliseconds: Int) async -> AdminDrainOutcome {
+    func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
         state.withLock {
             $0.calls.append("drain")
-            return AdminDrainOutcome(drained: $0.inFlight == 0, inFlight: $0.inFlight, elapsedMilliseconds: 0)
+            return ProxyServer.DrainOutcome(drained: $0.inFlight == 0, inFlight: $0.inFlight, elapsedMilliseconds: 0)
         }
     }
 
