@@ -29,9 +29,22 @@ public protocol AdminBackend: Sendable {
     func epochBaseline() async -> NodeSlotStats?
     /// The open epoch and the closed ones kept in memory, oldest first; nil without a fence.
     func epochs() async -> EpochList?
+    /// The failover fence's epoch and counters, for `/metrics`; nil without a fence.
+    func fenceStatus() async -> FenceStatus?
     /// Closes the open epoch at a fenced cut and opens the next, zeroing the node's counters at that
     /// cut when asked; returns the closed one (nil without a fence).
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord?
+}
+
+/// What `/metrics` shows of the failover fence.
+public struct FenceStatus: Sendable {
+    public var epochID: UInt64
+    public var counters: FenceController.Counters
+
+    public init(epochID: UInt64, counters: FenceController.Counters) {
+        self.epochID = epochID
+        self.counters = counters
+    }
 }
 
 /// `GET /v1/epochs`.
@@ -48,6 +61,7 @@ public struct EpochList: Sendable, Encodable {
 extension AdminBackend {
     public func epochBaseline() async -> NodeSlotStats? { nil }
     public func epochs() async -> EpochList? { nil }
+    public func fenceStatus() async -> FenceStatus? { nil }
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
 }
 
@@ -160,6 +174,11 @@ public struct ProxyBackend: AdminBackend {
     public func epochs() async -> EpochList? {
         guard let fence else { return nil }
         return EpochList(open: await fence.openEpoch, closed: await fence.closedEpochs)
+    }
+
+    public func fenceStatus() async -> FenceStatus? {
+        guard let fence else { return nil }
+        return FenceStatus(epochID: await fence.openEpoch.id, counters: await fence.counters)
     }
 
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {

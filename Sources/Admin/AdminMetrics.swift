@@ -17,6 +17,9 @@ public final class AdminMetrics: Sendable {
         /// The value each ledger-driven counter had at the last scrape, keyed by name and labels.
         var published: [String: UInt64] = [:]
         var slotSeries: [Int: [Counter]] = [:]
+        /// How many of the failover fence's pause and drain durations are already in the histograms.
+        var fencePausesRecorded = 0
+        var fenceDrainsRecorded = 0
     }
 
     let fenced: Gauge
@@ -28,6 +31,7 @@ public final class AdminMetrics: Sendable {
     let differingSlots: Gauge
     let differenceBytesIn: Gauge
     let differenceBytesOut: Gauge
+    let epoch: Gauge
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), topSlots: Int = 16, version: String,
@@ -55,7 +59,8 @@ public final class AdminMetrics: Sendable {
             descriptor: Self.name("build_info", "", "slotwarden's version and its node's"),
             labels: [("version", version), ("node_version", nodeVersion)]
         ).set(to: 1)
-        registry.makeGauge(descriptor: Self.name("epoch", "", "The current epoch id")).set(to: 1)
+        epoch = registry.makeGauge(descriptor: Self.name("epoch", "", "The current epoch id"))
+        epoch.set(to: 1)
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -77,8 +82,28 @@ public final class AdminMetrics: Sendable {
     }
 
     /// Brings the ledger-driven series up to `snapshot` and renders the exposition text.
-    public func render(snapshot: LedgerSnapshot, connections: ProxyServer.ConnectionCounts, paused: Bool, role: String?) -> String {
+    public func render(
+        snapshot: LedgerSnapshot, connections: ProxyServer.ConnectionCounts, paused: Bool, role: String?,
+        fence: FenceStatus? = nil
+    ) -> String {
         fenced.set(to: paused ? 1 : 0)
+        if let fence {
+            epoch.set(to: Double(fence.epochID))
+            state.withLock { state in
+                let counters = fence.counters
+                advance(&state, "failover_fences", [], to: counters.fences)
+                advance(&state, "failover_fence_timeouts", [], to: counters.drainTimeouts + counters.maxPauseTimeouts)
+                advance(&state, "carried_over_commands", [], to: counters.carriedOverCommands)
+                for milliseconds in counters.pauseMilliseconds.dropFirst(state.fencePausesRecorded) {
+                    pauseDuration.record(.milliseconds(milliseconds))
+                }
+                for milliseconds in counters.drainMilliseconds.dropFirst(state.fenceDrainsRecorded) {
+                    drainDuration.record(.milliseconds(milliseconds))
+                }
+                state.fencePausesRecorded = counters.pauseMilliseconds.count
+                state.fenceDrainsRecorded = counters.drainMilliseconds.count
+            }
+        }
         registry.makeGauge(descriptor: Self.name("connections_active", "", "Client connections open now")).set(Int64(connections.active))
         state.withLock { state in
             let total = snapshot.total(.wire)
@@ -118,6 +143,9 @@ public final class AdminMetrics: Sendable {
         "slot_bytes_in": "Bytes received for one of the busiest slots",
         "slot_bytes_out": "Bytes sent for one of the busiest slots",
         "slot_commands": "Commands for one of the busiest slots",
+        "failover_fences": "Fences raised around a role change, a node restart, a reset or an epoch close",
+        "failover_fence_timeouts": "Failover fences whose drain or max pause ran out",
+        "carried_over_commands": "Commands still in flight at an epoch's close, completed in the next",
     ]
 
     private func counter(_ metric: String, _ labels: [(String, String)]) -> Counter {

@@ -418,7 +418,8 @@ public final class AdminService: Sendable {
         let connections = await backend.connectionCounts()
         let paused = await fence.state.paused
         let role = (try? await backend.nodeRole()) ?? "unknown"
-        let text = metrics.render(snapshot: snapshot, connections: connections, paused: paused, role: role)
+        let text = metrics.render(
+            snapshot: snapshot, connections: connections, paused: paused, role: role, fence: await backend.fenceStatus())
         return Response(
             status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

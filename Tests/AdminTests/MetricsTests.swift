@@ -17,6 +17,38 @@ import Testing
         return nil
     }
 
+    @Test func metricsFollowTheFailoverFence() async throws {
+        let backend = FakeBackend()
+        var counters = FenceController.Counters()
+        counters.fences = 2
+        counters.drainTimeouts = 1
+        counters.carriedOverCommands = 3
+        counters.pauseMilliseconds = [40, 300]
+        counters.drainMilliseconds = [0, 200]
+        backend.update { $0.fence = FenceStatus(epochID: 3, counters: counters) }
+        var later = counters
+        later.fences = 3
+        later.pauseMilliseconds.append(10)
+        later.drainMilliseconds.append(0)
+        let second = FenceStatus(epochID: 4, counters: later)
+        let service = AdminService(backend: backend, configuration: AdminConfiguration(topSlots: 16))
+        try await service.withRouter { client in
+            let text = try await client.get("/metrics").text
+            #expect(sample(text, "slotwarden_epoch") == 3)
+            #expect(sample(text, "slotwarden_failover_fences_total") == 2)
+            #expect(sample(text, "slotwarden_failover_fence_timeouts_total") == 1)
+            #expect(sample(text, "slotwarden_carried_over_commands_total") == 3)
+            #expect(sample(text, "slotwarden_fence_pause_seconds_count") == 2)
+            // A second scrape records only what is new.
+            backend.update { $0.fence = second }
+            let again = try await client.get("/metrics").text
+            #expect(sample(again, "slotwarden_epoch") == 4)
+            #expect(sample(again, "slotwarden_failover_fences_total") == 3)
+            #expect(sample(again, "slotwarden_fence_pause_seconds_count") == 3)
+            #expect(sample(again, "slotwarden_fence_drain_seconds_count") == 3)
+        }
+    }
+
     @Test func metricsExposeTotalsBucketsConnectionsAndBuildInfo() async throws {
         let backend = FakeBackend()
         backend.update {

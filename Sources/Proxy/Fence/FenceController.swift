@@ -41,6 +41,8 @@ public actor FenceController {
         public var carriedOverCommands: UInt64 = 0
         public var pauseMilliseconds: [Int] = []
         public var drainMilliseconds: [Int] = []
+
+        public init() {}
     }
     public private(set) var counters = Counters()
 

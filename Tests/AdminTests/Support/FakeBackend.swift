@@ -24,6 +24,7 @@ final class FakeBackend: AdminBackend {
         var statsWaitForResume = false
         var replicas = 0
         var epochs: EpochList?
+        var fence: FenceStatus?
     }
 
     /// Opened by the first resume.
@@ -40,6 +41,8 @@ final class FakeBackend: AdminBackend {
     func snapshot() async -> LedgerSnapshot { state.withLock { $0.snapshot } }
 
     func epochs() async -> EpochList? { state.withLock { $0.epochs } }
+
+    func fenceStatus() async -> FenceStatus? { state.withLock { $0.fence } }
 
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         state.withLock { state in
