@@ -4,7 +4,7 @@ import Ledger
 // (the encoder converts them); docs/openapi.yaml describes the same shapes.
 
 public struct EpochInfo: Codable, Sendable, Equatable {
-    /// Until epochs exist, the epoch is the life of the admin service: always 1.
+    /// The failover fence's open epoch; without a fence, the life of the admin service (always 1).
     public var id: Int
     public var startedAt: String
 }

@@ -148,6 +148,13 @@ public final class AdminService: Sendable {
 
     // MARK: epochs
 
+    /// The fence's open epoch when there is a fence; otherwise the life of the admin service.
+    func currentEpoch() async -> EpochInfo {
+        guard let open = await backend.epochs()?.open else { return epoch }
+        let started = Date(timeIntervalSince1970: open.startedAt)
+        return EpochInfo(id: Int(open.id), startedAt: ISO8601DateFormatter().string(from: started))
+    }
+
     func epochs() async throws -> EpochList {
         guard let list = await backend.epochs() else {
             throw Failure(.serviceUnavailable, code: "no_epochs", "this slotwarden runs without a failover fence")
@@ -277,7 +284,7 @@ public final class AdminService: Sendable {
         var buckets: [String: SlotCounters] = [:]
         for bucket in Bucket.allCases { buckets[bucket.description] = snapshot[bucket] }
         return LedgerResponse(
-            epoch: epoch, node: node, views: views.map(\.rawValue), slotRange: selection.description, nonzero: nonzero,
+            epoch: await currentEpoch(), node: node, views: views.map(\.rawValue), slotRange: selection.description, nonzero: nonzero,
             slots: slots, buckets: buckets, totals: LedgerTotals(wire: snapshot.total(.wire), node: snapshot.total(.node)))
     }
 
@@ -292,7 +299,7 @@ public final class AdminService: Sendable {
             .sorted { (order.value($0.counters), $1.slot) > (order.value($1.counters), $0.slot) }
             .prefix(limit)
             .map { TopSlot(slot: $0.slot, commands: $0.counters.commands, bytesIn: $0.counters.bytesIn, bytesOut: $0.counters.bytesOut) }
-        return TopResponse(epoch: epoch, view: view.rawValue, by: order.rawValue, limit: limit, slots: Array(ranked))
+        return TopResponse(epoch: await currentEpoch(), view: view.rawValue, by: order.rawValue, limit: limit, slots: Array(ranked))
     }
 
     public func reconcile(mode: ReconcileMode) async throws -> ReconcileReport {
@@ -361,7 +368,7 @@ public final class AdminService: Sendable {
         let outcome = Reconciler.reconcile(ledger: snapshot, baseline: baseline, current: stats, replicas: replicas)
         metrics.recordReconciliation(outcome.summary)
         return ReconcileReport(
-            mode: mode, epoch: epoch, node: node, networkStatsEnabled: stats.networkStatsEnabled,
+            mode: mode, epoch: await currentEpoch(), node: node, networkStatsEnabled: stats.networkStatsEnabled,
             nodeResetDetected: outcome.nodeResetDetected, replicas: replicas, fence: fenceReport, liveWindow: liveWindow,
             slots: outcome.slots, summary: outcome.summary, verdict: outcome.verdict)
     }

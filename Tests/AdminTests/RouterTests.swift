@@ -348,6 +348,9 @@ import Testing
             #expect(list.status == .ok)
             try conforms(list, "GET", "/v1/epochs")
             #expect(try list.json["open"]?["id"]?.int == 2)
+            // The ledger and reconciliation speak of the fence's open epoch.
+            let ledger = try await client.get("/v1/ledger")
+            #expect(try ledger.json["epoch"]?["id"]?.int == 2)
 
             let one = try await client.get("/v1/epochs/1")
             #expect(one.status == .ok)
