@@ -1,3 +1,4 @@
+import Admin
 import ArgumentParser
 import Foundation
 import Ledger
@@ -30,6 +31,7 @@ struct Demo: AsyncParsableCommand {
         let valkey = try LocalValkey(executable: executable)
         defer { valkey.stop() }
         let facts = try NodeProbe.probe(host: "127.0.0.1", port: valkey.port)
+        let baseline = try NodeSlotStats(reply: valkey.client().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
         let server = try ProxyServer(
             configuration: ProxyConfiguration(listenPort: 0, nodePort: valkey.port), node: facts, logger: logger)
         let port = try server.start()
@@ -43,6 +45,14 @@ struct Demo: AsyncParsableCommand {
         let snapshot = await server.snapshot()
         let stats = try NodeSlotStats(reply: valkey.client().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
         printComparison(snapshot: snapshot, stats: stats)
+
+        // The same comparison as the admin API's /v1/reconcile: per slot, with reasons.
+        let reconciliation = Reconciler.reconcile(ledger: snapshot, baseline: baseline, current: stats)
+        let summary = reconciliation.summary
+        print(
+            "reconciliation: \(reconciliation.verdict.rawValue) — \(summary.slotsCompared) slots compared, "
+                + "\(summary.match) match, \(summary.nodeHigher) node_higher, \(summary.ledgerHigher) ledger_higher, "
+                + "\(summary.unexplained) unexplained")
     }
 
     private func printComparison(snapshot: LedgerSnapshot, stats: NodeSlotStats) {
