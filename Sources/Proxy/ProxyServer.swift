@@ -93,7 +93,7 @@ public final class ProxyServer: @unchecked Sendable {
         loop.execute { [self] in
             listener?.close()
             listener = nil
-            for waiter in drainWaiters { finishDrain(waiter, inFlight: sessions.values.reduce(0) { $0 + $1.inFlightCount }) }
+            for waiter in drainWaiters { finishDrain(waiter, inFlight: inFlightTotal) }
             for session in sessions.values { session.closeBoth() }
         }
         return loop.shutdown()
@@ -229,7 +229,7 @@ public final class ProxyServer: @unchecked Sendable {
 
     /// Commands forwarded to the node and not answered yet, over all connections.
     public func inFlightCount() async -> Int {
-        await onLoop { self.sessions.values.reduce(0) { $0 + $1.inFlightCount } }
+        await onLoop { self.inFlightTotal }
     }
 
     /// How a wait for the in-flight FIFOs to empty ended.
@@ -252,7 +252,7 @@ public final class ProxyServer: @unchecked Sendable {
     public func drain(timeoutMilliseconds: Int) async -> DrainOutcome {
         await withCheckedContinuation { continuation in
             loop.execute { [self] in
-                let inFlight = sessions.values.reduce(0) { $0 + $1.inFlightCount }
+                let inFlight = inFlightTotal
                 if inFlight == 0 {
                     continuation.resume(returning: DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))
                     return
@@ -261,11 +261,14 @@ public final class ProxyServer: @unchecked Sendable {
                 let waiter = DrainWaiter(started: loop.nowMilliseconds, timer: timer, continuation: continuation)
                 drainWaiters.append(waiter)
                 timer.start(after: UInt64(max(0, timeoutMilliseconds))) { [unowned self, unowned waiter] in
-                    self.finishDrain(waiter, inFlight: self.sessions.values.reduce(0) { $0 + $1.inFlightCount })
+                    self.finishDrain(waiter, inFlight: self.inFlightTotal)
                 }
             }
         }
     }
+
+    /// Commands in flight over all connections.
+    private var inFlightTotal: Int { sessions.values.reduce(0) { $0 + $1.inFlightCount } }
 
     /// A session's FIFO just emptied while someone waits for a drain: check them all.
     func sessionMayHaveDrained() {

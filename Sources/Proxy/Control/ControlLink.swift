@@ -60,13 +60,7 @@ public final class ControlLink: @unchecked Sendable {
     /// `slotStats()` for start-up, before anything runs on the loop: blocks the caller.
     public func slotStatsNow() throws -> NodeSlotStats {
         try queue.sync {
-            do {
-                return try NodeSlotStats(reply: connectedClient().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
-            } catch {
-                client?.close()
-                client = nil
-                throw error
-            }
+            try perform { try NodeSlotStats(reply: $0.call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383")) }
         }
     }
 
@@ -74,15 +68,20 @@ public final class ControlLink: @unchecked Sendable {
     private func run<Result: Sendable>(_ body: @escaping @Sendable (NodeClient) throws -> Result) async throws -> Result {
         try await withCheckedThrowingContinuation { continuation in
             queue.async { [self] in
-                do {
-                    let connected = try connectedClient()
-                    continuation.resume(returning: try body(connected))
-                } catch {
-                    client?.close()
-                    client = nil
-                    continuation.resume(throwing: error)
-                }
+                continuation.resume(with: Swift.Result { try perform(body) })
             }
+        }
+    }
+
+    /// On `queue`: runs `body` with a connected client; a failure drops the connection so that the
+    /// next call reconnects.
+    private func perform<Result>(_ body: (NodeClient) throws -> Result) throws -> Result {
+        do {
+            return try body(connectedClient())
+        } catch {
+            client?.close()
+            client = nil
+            throw error
         }
     }
 
