@@ -273,7 +273,7 @@ enum ParityCorpus {
             let waiter = try c.newClient()
             try waiter.send(RESPEncoder.command(["BLPOP", "block:b", "0"]))
             let pusher = try c.newClient()
-            try awaitBlockedClients(c, count: 1)
+            #expect(try waitForBlockedClients(on: c.fixture.direct(), count: 1))
             try c.call("LPUSH", "block:b", "value", on: pusher)
             _ = try waiter.readValue()
             try c.call("RPUSH", "block:c", "ready")
@@ -321,21 +321,4 @@ enum ParityCorpus {
         },
     ]
 
-    /// Waits until the node reports `count` blocked clients (BLPOP has been processed), polling the
-    /// node's own state rather than sleeping a guessed time.
-    static func awaitBlockedClients(_ c: ParityContext, count: Int) throws {
-        let direct = try c.fixture.direct()
-        for _ in 0..<20000 {
-            if case .bulkString(let info) = try direct.call("INFO", "clients"),
-                String(decoding: info, as: UTF8.self).contains("blocked_clients:\(count)")
-            {
-                return
-            }
-        }
-        Issue.record("the node never reported \(count) blocked clients")
-    }
-}
-
-private func awaitBlockedClients(_ c: ParityContext, count: Int) throws {
-    try ParityCorpus.awaitBlockedClients(c, count: count)
 }

@@ -136,13 +136,7 @@ struct ProxyBehaviourTests {
         let blocked = try fixture.client()
         try blocked.send(RESPEncoder.command(["BLPOP", "drain:q", "0"]))
         let direct = try fixture.direct()
-        var blockedOnNode = false
-        for _ in 0..<20000 where !blockedOnNode {
-            if case .bulkString(let info) = try direct.call("INFO", "clients") {
-                blockedOnNode = String(decoding: info, as: UTF8.self).contains("blocked_clients:1")
-            }
-        }
-        #expect(blockedOnNode)
+        #expect(try waitForBlockedClients(on: direct, count: 1))
         await fixture.server.pauseClientReads()
         let timedOut = await fixture.server.drain(timeoutMilliseconds: 50)
         #expect(!timedOut.drained)

@@ -108,3 +108,16 @@ public struct ParityReport: CustomStringConvertible {
             : differences.map(\.description).joined(separator: "\n")
     }
 }
+
+/// Polls the node until it reports `count` blocked clients: a command sent through slotwarden gives no
+/// other sign that the node has received it and blocked.
+public func waitForBlockedClients(on direct: NodeClient, count: Int) throws -> Bool {
+    for _ in 0..<20000 {
+        if case .bulkString(let info) = try direct.call("INFO", "clients"),
+            String(decoding: info, as: UTF8.self).contains("blocked_clients:\(count)\r")
+        {
+            return true
+        }
+    }
+    return false
+}
