@@ -30,33 +30,35 @@ struct ChunkingPropertyTests {
     ).utf8)
 
     @Test func requestsSplitAnywhere() {
-        let stream = ChunkingPropertyTests.requestStream
-        let whole = scanRequests(stream)
+        let whole = expectSameResultsForEveryChunking(ChunkingPropertyTests.requestStream, seed: 2024) {
+            scanRequests($0, chunks: $1)
+        }
         #expect(whole.count == 11)
-        for split in 0...stream.count {
-            #expect(scanRequests(stream, chunks: [split]) == whole, "split at \(split)")
-        }
-        #expect(scanRequests(stream, chunks: Array(repeating: 1, count: stream.count)) == whole)
-        var generator = SeededGenerator(seed: 2024)
-        for _ in 0..<200 {
-            let chunks = (0..<stream.count).map { _ in Int.random(in: 1...17, using: &generator) }
-            #expect(scanRequests(stream, chunks: chunks) == whole)
-        }
     }
 
     @Test func repliesSplitAnywhere() {
-        let stream = ChunkingPropertyTests.replyStream
-        let whole = scanReplies(stream)
-        #expect(whole.count == 20)
-        for split in 0...stream.count {
-            #expect(scanReplies(stream, chunks: [split]) == whole, "split at \(split)")
+        let whole = expectSameResultsForEveryChunking(ChunkingPropertyTests.replyStream, seed: 42) {
+            scanReplies($0, chunks: $1)
         }
-        #expect(scanReplies(stream, chunks: Array(repeating: 1, count: stream.count)) == whole)
-        var generator = SeededGenerator(seed: 42)
+        #expect(whole.count == 20)
+    }
+
+    /// Scans `stream` whole, split in two at every byte, byte by byte and in 200 seeded random
+    /// chunkings, expects identical results each time, and returns the whole-stream results.
+    private func expectSameResultsForEveryChunking<Result: Equatable>(
+        _ stream: [UInt8], seed: UInt64, scan: ([UInt8], [Int]?) -> [Result]
+    ) -> [Result] {
+        let whole = scan(stream, nil)
+        for split in 0...stream.count {
+            #expect(scan(stream, [split]) == whole, "split at \(split)")
+        }
+        #expect(scan(stream, Array(repeating: 1, count: stream.count)) == whole)
+        var generator = SeededGenerator(seed: seed)
         for _ in 0..<200 {
             let chunks = (0..<stream.count).map { _ in Int.random(in: 1...17, using: &generator) }
-            #expect(scanReplies(stream, chunks: chunks) == whole)
+            #expect(scan(stream, chunks) == whole)
         }
+        return whole
     }
 
     @Test func malformedStreamsFailAtTheSameByteWhateverTheChunking() {
