@@ -94,6 +94,8 @@ public final class AdminMetrics: Sendable {
                 advance(&state, "failover_fences", [], to: counters.fences)
                 advance(&state, "failover_fence_timeouts", [], to: counters.drainTimeouts + counters.maxPauseTimeouts)
                 advance(&state, "carried_over_commands", [], to: counters.carriedOverCommands)
+                advance(&state, "promotion_guards", [], to: counters.promotionGuards)
+                advance(&state, "promotion_guard_failures", [], to: counters.promotionGuardFailures)
                 for milliseconds in counters.pauseMilliseconds.dropFirst(state.fencePausesRecorded) {
                     pauseDuration.record(.milliseconds(milliseconds))
                 }
@@ -146,6 +148,8 @@ public final class AdminMetrics: Sendable {
         "failover_fences": "Fences raised around a role change, a node restart, a reset or an epoch close",
         "failover_fence_timeouts": "Failover fences whose drain or max pause ran out",
         "carried_over_commands": "Commands still in flight at an epoch's close, completed in the next",
+        "promotion_guards": "Promotions of a node of an affected version (Valkey #1912) that the fence guarded",
+        "promotion_guard_failures": "Promotion guards the control connection could not carry out",
     ]
 
     private func counter(_ metric: String, _ labels: [(String, String)]) -> Counter {

@@ -27,6 +27,17 @@ public struct CarriedCommand: Equatable, Sendable, Codable {
     }
 }
 
+/// What the promotion guard did for a node of an affected version (see
+/// ``ValkeyVersion/abortsOnFirstWriteAfterPromotion``).
+public enum PromotionGuardOutcome: String, Sendable, Codable {
+    /// Slot stats were turned off for one propagated write, then back on, before any client command.
+    case applied
+    /// Slot stats were already off on the node: nothing could abort.
+    case statsAlreadyDisabled = "stats_already_disabled"
+    /// The control connection could not carry it out; the error is in the log.
+    case failed
+}
+
 /// A stretch of traffic between two resets of the node's slot counters.
 public struct EpochRecord: Equatable, Sendable, Codable {
     public var id: UInt64
@@ -52,6 +63,8 @@ public struct EpochRecord: Equatable, Sendable, Codable {
     public var drainTimedOut: Bool
     /// `max_pause_ms` passed before the fence finished: clients were resumed early.
     public var maxPauseExceeded: Bool
+    /// Set when this epoch ended with the promotion of a node of an affected version.
+    public var promotionGuard: PromotionGuardOutcome?
 
     public init(id: UInt64, openedBy: EpochReason, startedAt: Double, roleAtStart: NodeRole) {
         self.id = id

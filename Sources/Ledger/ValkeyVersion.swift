@@ -43,5 +43,14 @@ public struct ValkeyVersion: Comparable, Hashable, Sendable, CustomStringConvert
         (lhs.major, lhs.minor, lhs.patch) < (rhs.major, rhs.minor, rhs.patch)
     }
 
+    /// 8.0.0–8.0.2 and 8.1.0 abort on the first propagated write after a replica's promotion while
+    /// slot stats are on and no replica is attached yet (Valkey issue #1912, fixed in 8.0.3 and 8.1.1
+    /// by PR #1950): the `SELECT` that write emits is subtracted from a slot counter that the
+    /// promotion zeroed. The fence guards these versions around every promotion.
+    public var abortsOnFirstWriteAfterPromotion: Bool {
+        guard major == 8 else { return false }
+        return (minor == 0 && patch <= 2) || (minor == 1 && patch == 0)
+    }
+
     public var description: String { "\(major).\(minor).\(patch)" }
 }

@@ -44,6 +44,16 @@ public final class ProxyServer: @unchecked Sendable {
     private var rejectedTotal: UInt64 = 0
     /// True between `pauseClientReads` and `resumeClientReads`: no client bytes are read.
     private(set) var clientReadsPaused = false
+    /// True while a promotion guard runs: no client command may reach the node. Unlike a pause, the
+    /// loop does not end it after `maxPauseMilliseconds`; the guard's control-connection timeouts do.
+    private(set) var clientsHeld = false
+    /// The node is a replica of a version that aborts on its first write after a promotion: a
+    /// command that may propagate waits for a `ROLE` reply requested after it arrived.
+    var commandsAwaitRoleCheck = false
+    /// Sessions holding a command for that check (a hint: recounted whenever checks are released),
+    /// and the timer that bounds their wait by `maxPauseMilliseconds`.
+    private var sessionsAwaitingRoleCheck = 0
+    private var roleCheckDeadline: LoopTimer?
     /// Waiters for every in-flight FIFO to empty, each with its deadline timer.
     private var drainWaiters: [DrainWaiter] = []
     var draining: Bool { !drainWaiters.isEmpty }
@@ -94,6 +104,8 @@ public final class ProxyServer: @unchecked Sendable {
             listener?.close()
             listener = nil
             for waiter in drainWaiters { finishDrain(waiter, inFlight: inFlightTotal) }
+            roleCheckDeadline?.close()
+            roleCheckDeadline = nil
             for session in sessions.values { session.closeBoth() }
         }
         return loop.shutdown()
@@ -193,6 +205,67 @@ public final class ProxyServer: @unchecked Sendable {
     /// A reply suggested that the node's role may have changed.
     func replySuggestsRoleChange() {
         events.roleMayHaveChanged?()
+    }
+
+    // MARK: promotion guard
+
+    /// Holds every client (and every client that connects meanwhile) until `releaseClients`.
+    public func holdClients() async {
+        await onLoop {
+            self.clientsHeld = true
+            for session in self.sessions.values { session.setHeld(true) }
+        }
+    }
+
+    public func releaseClients() async {
+        await onLoop {
+            self.clientsHeld = false
+            for session in self.sessions.values { session.setHeld(false) }
+        }
+    }
+
+    /// A session holds a command for a role check: ask for a `ROLE` now.
+    func sessionAwaitsRoleCheck() {
+        sessionsAwaitingRoleCheck += 1
+        if roleCheckDeadline == nil {
+            let deadline = LoopTimer(on: loop)
+            deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
+                self.logger.warning(
+                    "no ROLE reply within max pause; forwarding the commands held for a role check",
+                    metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
+                self.releaseRoleChecks(requestedBefore: .max)
+            }
+            roleCheckDeadline = deadline
+        }
+        events.roleMayHaveChanged?()
+    }
+
+    /// A `ROLE` reply arrived: commands held before its request went out may go on (once nothing
+    /// else holds them: a fence, a guard). `commandsAwaitRoleCheck` says whether later ones must wait.
+    public func roleChecked(requestedAt: UInt64, commandsAwaitRoleCheck: Bool) async {
+        await onLoop {
+            self.commandsAwaitRoleCheck = commandsAwaitRoleCheck
+            // Not a replica any more: the guard (if one is due) already holds every client.
+            self.releaseRoleChecks(requestedBefore: commandsAwaitRoleCheck ? requestedAt : .max)
+        }
+    }
+
+    /// Connections whose next command waits for a role check.
+    public func connectionsAwaitingRoleCheck() async -> Int {
+        await onLoop { self.sessions.values.count { $0.awaitsRoleCheck } }
+    }
+
+    private func releaseRoleChecks(requestedBefore time: UInt64) {
+        guard sessionsAwaitingRoleCheck > 0 else { return }
+        var stillWaiting = 0
+        for session in sessions.values where session.awaitsRoleCheck {
+            if !session.roleCheckPassed(ifHeldBefore: time) { stillWaiting += 1 }
+        }
+        sessionsAwaitingRoleCheck = stillWaiting
+        if stillWaiting == 0 {
+            roleCheckDeadline?.close()
+            roleCheckDeadline = nil
+        }
     }
 
     /// The cut at the end of an epoch, taken on the loop: the ledger as it stands, then zeroed, and

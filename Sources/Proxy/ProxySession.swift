@@ -1,3 +1,4 @@
+import Dispatch
 import Ledger
 import Logging
 import RESP
@@ -35,7 +36,27 @@ final class ProxySession: TCPStreamDelegate {
         static let paused = ReadBlockers(rawValue: 1 << 2)
         /// The client finished sending.
         static let finished = ReadBlockers(rawValue: 1 << 3)
+        /// A promotion guard runs on the node.
+        static let held = ReadBlockers(rawValue: 1 << 4)
+        /// A command waits for a role check (see `HeldCommand`).
+        static let roleCheck = ReadBlockers(rawValue: 1 << 5)
     }
+
+    /// A command that may propagate, read while the node was a replica of a version that aborts on
+    /// its first write after a promotion, and everything read after it in the same chunk. It reaches
+    /// the node once a `ROLE` requested after `since` came back (and nothing else blocks the client):
+    /// if that `ROLE` shows a promotion, the guard runs first. Scanned up to `scanned`; not accounted
+    /// yet, so a drain does not wait for it.
+    private struct HeldCommand {
+        var request: ScannedRequest
+        var bytes: [UInt8]
+        var scanned: Int
+        /// `DispatchTime` uptime when it was held.
+        var since: UInt64
+    }
+    private var heldCommand: HeldCommand?
+    /// Set while the rest of a released chunk is scanned: its role check already passed.
+    private var roleCheckPassed = false
 
     private var clientBlockers: ReadBlockers = [.connecting]
     private var clientReachedEOF = false
@@ -83,6 +104,7 @@ final class ProxySession: TCPStreamDelegate {
         stream.setNoDelay(server.configuration.tcpNoDelay)
         stream.startReading()
         if server.clientReadsPaused { clientBlockers.insert(.paused) }
+        if server.clientsHeld { clientBlockers.insert(.held) }
         unblockClient(.connecting)
     }
 
@@ -145,42 +167,54 @@ final class ProxySession: TCPStreamDelegate {
 
     private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
         guard let node else { return }
+        var forward = bytes.count
         if accounting.requestsArePipe {
             ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count, bytesOut: 0)
         } else if accounting.requestsUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytes.count, bytesOut: 0)
         } else {
-            scanRequests(bytes)
+            forward = scanRequests(bytes)
         }
-        if !node.write(bytes) { blockClient(.backpressure) }
+        if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<forward])) { blockClient(.backpressure) }
     }
 
-    private func scanRequests(_ bytes: UnsafeRawBufferPointer) {
+    /// Scans and accounts every complete request in `bytes`; returns how many bytes may be forwarded
+    /// now: all of them, unless a command must wait for a role check (then it and what follows are held).
+    private func scanRequests(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
         while offset < bytes.count {
             let start = offset
             switch requestScanner.next(in: bytes, at: &offset) {
             case .complete(let request):
                 partialRequestBytes = 0
-                accounting.requestScanned(request, ledger: ledger)
-                switch request.effect {
-                case .roleChange: server.commandWillResetNode(.roleChange)
-                case .resetStat: server.commandWillResetNode(.nodeResetStat)
-                default: break
+                if server.commandsAwaitRoleCheck && !roleCheckPassed && request.mayPropagate {
+                    hold(request, UnsafeRawBufferPointer(rebasing: bytes[start...]), scanned: offset - start)
+                    return start
                 }
+                requestScanned(request)
                 if accounting.requestsArePipe {
                     ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
-                    return
+                    return bytes.count
                 }
             case .incomplete:
                 partialRequestBytes += offset - start
-                return
+                return bytes.count
             case .malformed(let violation):
                 server.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
                 accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
                 partialRequestBytes = 0
-                return
+                return bytes.count
             }
+        }
+        return bytes.count
+    }
+
+    private func requestScanned(_ request: ScannedRequest) {
+        accounting.requestScanned(request, ledger: ledger)
+        switch request.effect {
+        case .roleChange: server.commandWillResetNode(.roleChange)
+        case .resetStat: server.commandWillResetNode(.nodeResetStat)
+        default: break
         }
     }
 
@@ -243,6 +277,45 @@ final class ProxySession: TCPStreamDelegate {
         }
     }
 
+    /// Holds (or releases) the client for a promotion guard; like a pause, never a replication link.
+    func setHeld(_ held: Bool) {
+        if held {
+            if !accounting.requestsArePipe { blockClient(.held) }
+        } else {
+            unblockClient(.held)
+        }
+    }
+
+    // MARK: role check
+
+    var awaitsRoleCheck: Bool { clientBlockers.contains(.roleCheck) }
+
+    private func hold(_ request: ScannedRequest, _ bytes: UnsafeRawBufferPointer, scanned: Int) {
+        heldCommand = HeldCommand(request: request, bytes: Array(bytes), scanned: scanned, since: DispatchTime.now().uptimeNanoseconds)
+        blockClient(.roleCheck)
+        server.sessionAwaitsRoleCheck()
+    }
+
+    /// Ends the wait if the command was held before `time`; returns whether it did.
+    func roleCheckPassed(ifHeldBefore time: UInt64) -> Bool {
+        guard let heldCommand, heldCommand.since < time else { return false }
+        unblockClient(.roleCheck)
+        return true
+    }
+
+    /// Forwards the held command and the rest of its chunk (scanned now, without another role check).
+    private func forwardHeldCommand() {
+        guard let held = heldCommand, let node else { return }
+        heldCommand = nil
+        requestScanned(held.request)
+        held.bytes.withUnsafeBytes { bytes in
+            roleCheckPassed = true
+            defer { roleCheckPassed = false }
+            let forward = held.scanned + scanRequests(UnsafeRawBufferPointer(rebasing: bytes[held.scanned...]))
+            if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<forward])) { blockClient(.backpressure) }
+        }
+    }
+
     private func blockClient(_ reason: ReadBlockers) {
         clientBlockers.insert(reason)
         if client.isReading { client.stopReading() }
@@ -250,7 +323,12 @@ final class ProxySession: TCPStreamDelegate {
 
     private func unblockClient(_ reason: ReadBlockers) {
         clientBlockers.remove(reason)
-        if clientBlockers.isEmpty && !client.isReading && !closing && !refusing { client.startReading() }
+        guard clientBlockers.isEmpty, !closing, !refusing else { return }
+        if heldCommand != nil {
+            forwardHeldCommand()
+            guard clientBlockers.isEmpty else { return }
+        }
+        if !client.isReading { client.startReading() }
     }
 
     // MARK: ending

@@ -28,6 +28,10 @@ public final class Sidecar: Sendable {
             commandWillResetNode: { reason in Task { await box.controller?.handle(.commandSeen(reason)) } },
             roleMayHaveChanged: { watcher.pollNow() })
         let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
+        // Until the first ROLE says otherwise, a node of an affected version may be a replica about
+        // to be promoted.
+        server.commandsAwaitRoleCheck =
+            configuration.fence.guardsAffectedVersions && node.version.abortsOnFirstWriteAfterPromotion
         let fence = FenceController(
             server: server, control: control, configuration: configuration, logger: logger,
             baseline: try? control.slotStatsNow(), pollRoleNow: { watcher.pollNow() })
@@ -44,7 +48,7 @@ public final class Sidecar: Sendable {
     public func start() throws -> Int {
         let port = try server.start()
         let fence = self.fence
-        watcher.start { role, runID in await fence.handle(.roleObserved(role, runID: runID)) }
+        watcher.start { observation in await fence.observed(observation) }
         return port
     }
 

@@ -59,6 +59,17 @@ public enum KeyOutcome: Hashable, Sendable {
     case crossSlot(first: HashSlot)
 }
 
+extension ScannedRequest {
+    /// The node may propagate something to replicas when it runs this: a write, a script or function
+    /// (which may call writes), or EXEC (which runs the queued writes).
+    public var mayPropagate: Bool {
+        switch effect {
+        case .exec, .script: return true
+        default: return isWrite
+        }
+    }
+}
+
 public enum CommandEffect: Equatable, Sendable {
     case ordinary
     case multi, exec, discard

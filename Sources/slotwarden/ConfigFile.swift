@@ -125,6 +125,8 @@ struct SlotwardenConfig {
                         config.fence.fence.maxPauseMilliseconds = try reader.int(innerValue, name, in: 1...600_000)
                     case "role_change_timeout_ms":
                         config.fence.fence.roleChangeTimeoutMilliseconds = try reader.int(innerValue, name, in: 1...600_000)
+                    case "guard_affected_versions":
+                        config.fence.fence.guardsAffectedVersions = try reader.bool(innerValue, name)
                     case "epoch_history":
                         config.fence.epochHistory = try reader.int(innerValue, name, in: 1...100_000)
                     case "epoch_log":

@@ -129,6 +129,39 @@ struct ProxyBehaviourTests {
         #expect(try fixture.direct().call("MGET", "pause:b") == .array([.bulkString(Array("2".utf8))]))
     }
 
+    @Test("a write held for a role check reaches the node only after a ROLE requested after it arrived")
+    func roleCheckHoldsWrites() async throws {
+        let (polls, poll) = AsyncStream.makeStream(of: Void.self)
+        let proxied = try ProxiedValkey(major: 9, events: ProxyEvents(roleMayHaveChanged: { poll.yield() }))
+        defer { proxied.stop() }
+        // As after a ROLE that found a replica of an affected version.
+        await proxied.server.roleChecked(requestedAt: 0, commandsAwaitRoleCheck: true)
+        let client = try proxied.client()
+        defer { client.close() }
+        // One chunk: a read, a write, and a read after the write.
+        try client.send(Array("*2\r\n$3\r\nGET\r\n$1\r\na\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".utf8))
+        #expect(try client.readValue() == .null, "the read before the write is not held")
+        var asked = polls.makeAsyncIterator()
+        _ = await asked.next()
+        let afterHold = DispatchTime.now().uptimeNanoseconds
+        #expect(await proxied.server.connectionsAwaitingRoleCheck() == 1)
+        #expect(try proxied.direct().call("DBSIZE") == .integer(0), "the write did not reach the node")
+
+        // A ROLE requested before the write arrived proves nothing about it.
+        await proxied.server.roleChecked(requestedAt: 1, commandsAwaitRoleCheck: true)
+        #expect(await proxied.server.connectionsAwaitingRoleCheck() == 1)
+        await proxied.server.roleChecked(requestedAt: afterHold, commandsAwaitRoleCheck: true)
+        #expect(try client.readValue() == .simpleString("OK"))
+        #expect(try client.readValue() == .bulkString(Array("v".utf8)))
+        #expect(await proxied.server.connectionsAwaitingRoleCheck() == 0)
+
+        // Once the node is known not to need the check, writes pass at once.
+        await proxied.server.roleChecked(requestedAt: afterHold, commandsAwaitRoleCheck: false)
+        #expect(try client.call("SET", "k", "w") == .simpleString("OK"))
+        let report = ParityReport(snapshot: await proxied.server.snapshot(), stats: try proxied.nodeStats())
+        #expect(report.differences.isEmpty, "\(report)")
+    }
+
     @Test("a drain waits for replies, and reports what is still blocked when its time is up")
     func drainCarriesBlockedCommands() async throws {
         let fixture = try ProxiedValkey(major: 8)

@@ -64,6 +64,14 @@ struct ValkeyVersionTests {
         #expect(ValkeyVersion(infoServer: "# Server\r\n") == nil)
         #expect(ValkeyVersion(major: 8, minor: 1, patch: 0) < ValkeyVersion(major: 8, minor: 1, patch: 1))
     }
+
+    @Test("exactly 8.0.0–8.0.2 and 8.1.0 abort on the first write after a promotion (Valkey #1912)")
+    func promotionAbort() {
+        let affected = ["8.0.0", "8.0.1", "8.0.2", "8.1.0"]
+        let fixed = ["7.2.4", "8.0.3", "8.0.6", "8.1.1", "8.1.8", "8.2.0", "9.0.0", "9.1.2"]
+        for text in affected { #expect(ValkeyVersion(text)?.abortsOnFirstWriteAfterPromotion == true, "\(text)") }
+        for text in fixed { #expect(ValkeyVersion(text)?.abortsOnFirstWriteAfterPromotion == false, "\(text)") }
+    }
 }
 
 @Suite("NodeCountingRules")

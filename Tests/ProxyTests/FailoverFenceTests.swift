@@ -97,4 +97,76 @@ struct FailoverFenceTests {
         #expect(fence.handle(.nodeStatsRead) == [])
         #expect(fence.handle(.epochOpened) == [])
     }
+
+    // MARK: promotion guard (Valkey #1912)
+
+    let affected = ValkeyVersion(major: 8, minor: 1, patch: 0)
+    let fixed = ValkeyVersion(major: 8, minor: 1, patch: 1)
+
+    private func liveReplica(version: ValkeyVersion, settings: FailoverFence.Settings? = nil) -> FailoverFence {
+        var fence = FailoverFence(settings: settings ?? self.settings)
+        #expect(fence.handle(.roleObserved(replica, runID: "a", version: version)) == [])
+        return fence
+    }
+
+    @Test("an affected node's promotion is guarded first, and the fence resets only after the guard")
+    func promotionGuard() {
+        var fence = liveReplica(version: affected)
+        #expect(fence.writesNeedRoleCheck)
+        #expect(
+            fence.handle(.roleObserved(primary, runID: "a", version: affected)) == [
+                .stopReadingClients, .startTimer(.maxPause, milliseconds: 500), .guardPromotion,
+            ])
+        #expect(!fence.writesNeedRoleCheck)
+        #expect(fence.guardingPromotion)
+        _ = fence.handle(.clientsPaused)
+        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [])
+        #expect(fence.state == .draining)
+        #expect(fence.handle(.promotionGuarded) == [.readNodeStats])
+        #expect(fence.handle(.promotionGuarded) == [])
+        #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
+    }
+
+    @Test("a guard that finishes before the drain lets the drain reset")
+    func guardBeforeDrain() {
+        var fence = liveReplica(version: affected)
+        _ = fence.handle(.roleObserved(primary, runID: "a"))
+        _ = fence.handle(.clientsPaused)
+        #expect(fence.handle(.promotionGuarded) == [])
+        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.readNodeStats])
+    }
+
+    @Test("a pre-fence that sees the promotion guards it before resetting")
+    func preFenceGuard() {
+        var fence = liveReplica(version: affected)
+        _ = fence.handle(.commandSeen(.roleChange))
+        _ = fence.handle(.clientsPaused)
+        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.pollRoleNow])
+        #expect(fence.handle(.roleObserved(primary, runID: "a")) == [.guardPromotion])
+        #expect(fence.handle(.timerFired(.roleChange)) == [])
+        #expect(fence.handle(.promotionGuarded) == [.readNodeStats])
+    }
+
+    @Test("no guard for fixed versions, demotions, restarts, or when switched off")
+    func noGuard() {
+        var fixedNode = liveReplica(version: fixed)
+        #expect(!fixedNode.writesNeedRoleCheck)
+        #expect(fixedNode.handle(.roleObserved(primary, runID: "a")).first == .stopReadingClients)
+
+        var demoted = FailoverFence(settings: settings)
+        _ = demoted.handle(.roleObserved(primary, runID: "a", version: affected))
+        #expect(!demoted.writesNeedRoleCheck)
+        #expect(demoted.handle(.roleObserved(replica, runID: "a")).first == .stopReadingClients)
+        #expect(demoted.writesNeedRoleCheck)
+
+        var restarted = liveReplica(version: affected)
+        #expect(restarted.handle(.roleObserved(primary, runID: "b")).first == .stopReadingClients)
+        #expect(restarted.reason == .nodeRestart)
+
+        var off = settings
+        off.guardsAffectedVersions = false
+        var unguarded = liveReplica(version: affected, settings: off)
+        #expect(!unguarded.writesNeedRoleCheck)
+        #expect(unguarded.handle(.roleObserved(primary, runID: "a")).first == .stopReadingClients)
+    }
 }

@@ -35,7 +35,7 @@ public final class ProxiedValkey: @unchecked Sendable {
     public let port: Int
     public let facts: NodeFacts
 
-    public init(major: Int, configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
+    public init(major: Int, events: ProxyEvents = ProxyEvents(), configure: (inout ProxyConfiguration) -> Void = { _ in }) throws {
         let executable = try #require(ValkeyBinaries.path(major: major), ValkeyBinaries.missingReason)
         valkey = try LocalValkey(executable: executable)
         facts = try NodeProbe.probe(host: "127.0.0.1", port: valkey.port)
@@ -43,7 +43,7 @@ public final class ProxiedValkey: @unchecked Sendable {
         configure(&configuration)
         var logger = Logger(label: "slotwarden.test")
         logger.logLevel = .critical
-        server = try ProxyServer(configuration: configuration, node: facts, logger: logger)
+        server = try ProxyServer(configuration: configuration, node: facts, logger: logger, events: events)
         port = try server.start()
     }
 

@@ -13,9 +13,49 @@ public struct NodeCredentials: Sendable {
     }
 }
 
-/// The control connection to the node, separate from client traffic: `ROLE`, `INFO`, and
-/// `CLUSTER SLOT-STATS`. Blocking I/O runs on its own serial queue, never on the event loop or the
-/// cooperative pool; a failed call drops the connection and the next call reconnects.
+/// What one poll of the control connection saw.
+public struct NodeObservation: Sendable, Equatable {
+    public var role: NodeRole
+    public var runID: String
+    public var version: ValkeyVersion?
+    /// When the `ROLE` request went out, in `DispatchTime` uptime nanoseconds.
+    public var requestedAt: UInt64
+
+    public init(role: NodeRole, runID: String, version: ValkeyVersion?, requestedAt: UInt64) {
+        self.role = role
+        self.runID = runID
+        self.version = version
+        self.requestedAt = requestedAt
+    }
+}
+
+/// The fields of `INFO replication` the fence reports.
+public struct ReplicationInfo: Sendable, Equatable {
+    /// `master` or `slave`.
+    public var role: String
+    /// Replicas attached to a primary.
+    public var connectedReplicas: Int
+    /// For a replica: whether its link to the primary is up.
+    public var primaryLinkUp: Bool?
+    public var replicationOffset: Int64
+
+    public init(infoReplication text: String) {
+        var fields: [Substring: Substring] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[line[..<colon]] = line[line.index(after: colon)...]
+        }
+        role = fields["role"].map(String.init) ?? ""
+        connectedReplicas = fields["connected_slaves"].flatMap { Int($0) } ?? 0
+        primaryLinkUp = fields["master_link_status"].map { $0 == "up" }
+        replicationOffset = fields["master_repl_offset"].flatMap { Int64($0) } ?? 0
+    }
+}
+
+/// The control connection to the node, separate from client traffic: `ROLE`, `INFO`,
+/// `CLUSTER SLOT-STATS` and the promotion guard. Blocking I/O runs on its own serial queue, never on
+/// the event loop or the cooperative pool; a failed call drops the connection and the next call
+/// reconnects.
 public final class ControlLink: @unchecked Sendable {
     private let host: String
     private let port: Int
@@ -32,16 +72,60 @@ public final class ControlLink: @unchecked Sendable {
         self.timeoutMilliseconds = timeoutMilliseconds
     }
 
-    /// The node's role and run id.
-    public func role() async throws -> (role: NodeRole, runID: String) {
+    /// The node's role, run id and version, and when the `ROLE` request went out (`DispatchTime`
+    /// uptime): a client write held back before that moment may pass once this is seen.
+    public func observe() async throws -> NodeObservation {
         try await run { client in
+            let requestedAt = DispatchTime.now().uptimeNanoseconds
             let reply = try client.call("ROLE")
             guard let role = NodeRole(roleReply: reply) else { throw NodeClient.Failure("unexpected ROLE reply \(reply)") }
             let info = try client.call("INFO", "server")
             let text = info.bytes.map { String(decoding: $0, as: UTF8.self) } ?? ""
             let runID = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("run_id:") }?.dropFirst(7)
-            return (role, runID.map(String.init) ?? "")
+            return NodeObservation(
+                role: role, runID: runID.map(String.init) ?? "", version: ValkeyVersion(infoServer: text), requestedAt: requestedAt)
         }
+    }
+
+    /// `INFO replication`, typed.
+    public func replication() async throws -> ReplicationInfo {
+        try await run { client in
+            let reply = try client.call("INFO", "replication")
+            guard let text = reply.bytes.map({ String(decoding: $0, as: UTF8.self) }) else {
+                throw NodeClient.Failure("unexpected INFO replication reply \(reply)")
+            }
+            return ReplicationInfo(infoReplication: text)
+        }
+    }
+
+    /// Keeps a just-promoted node of an affected version (``ValkeyVersion/abortsOnFirstWriteAfterPromotion``)
+    /// alive. Its first propagated write emits a `SELECT` whose bytes are subtracted from a slot counter
+    /// the promotion zeroed; with no replica attached that trips an assertion. So: slot stats off, one
+    /// propagated write that touches no key (a function library loaded and deleted), slot stats back
+    /// on. Later writes emit no `SELECT`, until a replica attaches (and then the counter is large enough).
+    /// Must run before any client command reaches the node.
+    public func guardPromotion() async throws -> PromotionGuardOutcome {
+        try await run { client in
+            let setting = "cluster-slot-stats-enabled"
+            let current = try client.call("CONFIG", "GET", setting)
+            guard let values = current.array, values.count == 2, let enabled = values[1].string else {
+                throw NodeClient.Failure("CONFIG GET \(setting): \(current)")
+            }
+            if enabled == "no" { return .statsAlreadyDisabled }
+            try Self.expectOK(client.call("CONFIG", "SET", setting, "no"), "CONFIG SET \(setting) no")
+            let library = "slotwarden_promotion_guard"
+            let source = "#!lua name=\(library)\nredis.register_function('\(library)', function() return 0 end)"
+            let loaded = Result { try client.call("FUNCTION", "LOAD", "REPLACE", source) }
+            let deleted = Result { try client.call("FUNCTION", "DELETE", library) }
+            try Self.expectOK(client.call("CONFIG", "SET", setting, enabled), "CONFIG SET \(setting) \(enabled)")
+            if case .error(let message) = try loaded.get() { throw NodeClient.Failure("FUNCTION LOAD: \(message)") }
+            try Self.expectOK(deleted.get(), "FUNCTION DELETE \(library)")
+            return .applied
+        }
+    }
+
+    private static func expectOK(_ reply: RESPValue, _ what: String) throws {
+        guard reply == .simpleString("OK") else { throw NodeClient.Failure("\(what): \(reply)") }
     }
 
     /// Every slot of the node's shard with its counters.

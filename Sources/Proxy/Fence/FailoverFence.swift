@@ -12,14 +12,20 @@ import Ledger
 /// `CONFIG RESETSTAT` seen by the proxy itself (the fence goes up before that command's effect), or an
 /// operator. While paused no client bytes are read; node replies keep flowing, so nothing is
 /// rejected, reordered or lost.
+///
+/// Promotion guard: when a node of a version that aborts on its first write after a promotion
+/// (``ValkeyVersion/abortsOnFirstWriteAfterPromotion``) is seen going from replica to primary, the
+/// fence asks for the guard (``Action/guardPromotion``) and does not reset until it ran.
 public struct FailoverFence: Sendable {
     public enum State: String, Sendable, Codable { case live, paused, draining, resetting }
 
     public enum Timer: Sendable, Equatable { case maxPause, roleChange }
 
     public enum Event: Sendable, Equatable {
-        /// The control connection read the node's role and run id.
-        case roleObserved(NodeRole, runID: String)
+        /// The control connection read the node's role, run id and (when known) version.
+        case roleObserved(NodeRole, runID: String, version: ValkeyVersion? = nil)
+        /// The promotion guard finished (or failed; clients resume either way).
+        case promotionGuarded
         /// A command passing through the proxy will reset the node's counters.
         case commandSeen(EpochReason)
         /// An operator asked to close the epoch.
@@ -41,6 +47,9 @@ public struct FailoverFence: Sendable {
         case readNodeStats
         case closeEpoch(EpochReason)
         case resumeClients
+        /// Hold every client until the node can no longer abort on its first write, then report
+        /// ``Event/promotionGuarded``. Not bounded by `max_pause`: resuming early could kill the node.
+        case guardPromotion
         case startTimer(Timer, milliseconds: Int)
         case cancelTimer(Timer)
     }
@@ -50,11 +59,17 @@ public struct FailoverFence: Sendable {
         public var maxPauseMilliseconds: Int
         /// How long a pre-fence waits for the role to change after the command was forwarded.
         public var roleChangeTimeoutMilliseconds: Int
+        /// Guard promotions of nodes whose version aborts on the first write after one.
+        public var guardsAffectedVersions: Bool
 
-        public init(drainTimeoutMilliseconds: Int = 2000, maxPauseMilliseconds: Int = 5000, roleChangeTimeoutMilliseconds: Int = 10000) {
+        public init(
+            drainTimeoutMilliseconds: Int = 2000, maxPauseMilliseconds: Int = 5000, roleChangeTimeoutMilliseconds: Int = 10000,
+            guardsAffectedVersions: Bool = true
+        ) {
             self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
             self.maxPauseMilliseconds = maxPauseMilliseconds
             self.roleChangeTimeoutMilliseconds = roleChangeTimeoutMilliseconds
+            self.guardsAffectedVersions = guardsAffectedVersions
         }
     }
 
@@ -63,10 +78,14 @@ public struct FailoverFence: Sendable {
     /// The role and run id of the node as last observed.
     public private(set) var role = NodeRole.unknown
     public private(set) var runID: String?
+    /// The node's version as last observed.
+    public private(set) var version: ValkeyVersion?
     /// Why the fence is up (nil while live).
     public private(set) var reason: EpochReason?
     /// A pre-fence waits for the role to change before it resets.
     public private(set) var awaitingRoleChange = false
+    /// The promotion guard is running; the fence resets only after it.
+    public private(set) var guardingPromotion = false
     private var drainDone = false
     /// Clients were resumed because `max_pause_ms` passed.
     public private(set) var resumedEarly = false
@@ -74,10 +93,25 @@ public struct FailoverFence: Sendable {
 
     public init(settings: Settings) { self.settings = settings }
 
+    /// The node may abort on its first write after a promotion, and is a replica now: a client
+    /// command that may propagate must wait for a fresh `ROLE` before it reaches the node.
+    public var writesNeedRoleCheck: Bool { guardsPromotions && role.kind == .replica }
+
+    private var guardsPromotions: Bool {
+        settings.guardsAffectedVersions && version?.abortsOnFirstWriteAfterPromotion == true
+    }
+
+    /// Drained, no role change awaited, no guard running.
+    private var readyToReset: Bool { state == .draining && drainDone && !awaitingRoleChange && !guardingPromotion }
+
     public mutating func handle(_ event: Event) -> [Action] {
         switch event {
-        case .roleObserved(let observed, let observedRunID):
-            return roleObserved(observed, runID: observedRunID)
+        case .roleObserved(let observed, let observedRunID, let observedVersion):
+            return roleObserved(observed, runID: observedRunID, version: observedVersion)
+        case .promotionGuarded:
+            guard guardingPromotion else { return [] }
+            guardingPromotion = false
+            return readyToReset ? reset() : []
         case .commandSeen(let reason):
             guard state == .live else { return [] }
             return raise(reason, awaitRoleChange: reason == .roleChange)
@@ -92,7 +126,8 @@ public struct FailoverFence: Sendable {
             guard state == .draining else { return [] }
             lastDrain = (drained, inFlight)
             drainDone = true
-            return awaitingRoleChange ? [.pollRoleNow] : reset()
+            if awaitingRoleChange { return [.pollRoleNow] }
+            return readyToReset ? reset() : []
         case .nodeStatsRead:
             guard state == .resetting, let reason else { return [] }
             return [.closeEpoch(reason)]
@@ -111,29 +146,39 @@ public struct FailoverFence: Sendable {
         case .timerFired(.roleChange):
             guard state == .paused || state == .draining, awaitingRoleChange else { return [] }
             awaitingRoleChange = false
-            return state == .draining && drainDone ? reset() : []
+            return readyToReset ? reset() : []
         }
     }
 
-    private mutating func roleObserved(_ observed: NodeRole, runID observedRunID: String) -> [Action] {
+    private mutating func roleObserved(_ observed: NodeRole, runID observedRunID: String, version observedVersion: ValkeyVersion?) -> [Action] {
         let previousKind = role.kind
         let previousRunID = runID
         role = observed
         runID = observedRunID
+        if let observedVersion { version = observedVersion }
         guard previousKind != .unknown, let previousRunID else { return [] }
         let restarted = previousRunID != observedRunID
         let changed = previousKind != observed.kind
         guard restarted || changed else { return [] }
+        // A restarted node has no replication backlog, so its first write emits nothing to guard.
+        let promoted = !restarted && previousKind == .replica && observed.kind == .primary && guardsPromotions
+        if promoted { guardingPromotion = true }
+        var actions: [Action]
         switch state {
         case .live:
-            return raise(restarted ? .nodeRestart : .roleChange, awaitRoleChange: false)
+            actions = raise(restarted ? .nodeRestart : .roleChange, awaitRoleChange: false)
         case .paused, .draining:
-            guard awaitingRoleChange else { return [] }
-            awaitingRoleChange = false
-            return state == .draining && drainDone ? reset() : []
-        default:
-            return []
+            if awaitingRoleChange {
+                awaitingRoleChange = false
+                actions = readyToReset ? reset() : []
+            } else {
+                actions = []
+            }
+        case .resetting:
+            actions = []
         }
+        if promoted { actions.append(.guardPromotion) }
+        return actions
     }
 
     private mutating func raise(_ newReason: EpochReason, awaitRoleChange: Bool) -> [Action] {

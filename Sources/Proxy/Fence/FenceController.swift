@@ -39,6 +39,9 @@ public actor FenceController {
         public var drainTimeouts: UInt64 = 0
         public var maxPauseTimeouts: UInt64 = 0
         public var carriedOverCommands: UInt64 = 0
+        /// Promotions of a node whose version aborts on the first write after one, and guards that failed.
+        public var promotionGuards: UInt64 = 0
+        public var promotionGuardFailures: UInt64 = 0
         public var pauseMilliseconds: [Int] = []
         public var drainMilliseconds: [Int] = []
 
@@ -67,8 +70,15 @@ public actor FenceController {
     public var openEpoch: EpochRecord { current }
     public var closedEpochs: [EpochRecord] { history.epochs }
 
+    /// Feeds one poll of the control connection to the fence, then lets the proxy release (or keep
+    /// holding) the commands that waited for it.
+    public func observed(_ observation: NodeObservation) async {
+        await handle(.roleObserved(observation.role, runID: observation.runID, version: observation.version))
+        await server.roleChecked(requestedAt: observation.requestedAt, commandsAwaitRoleCheck: fence.writesNeedRoleCheck)
+    }
+
     public func handle(_ event: FailoverFence.Event) async {
-        if case .roleObserved(let role, _) = event, current.roleAtStart.kind == .unknown, current.id == 1 {
+        if case .roleObserved(let role, _, _) = event, current.roleAtStart.kind == .unknown, current.id == 1 {
             current.roleAtStart = role
         }
         let before = fence.state
@@ -113,6 +123,8 @@ public actor FenceController {
             }
         case .closeEpoch(let reason):
             await closeEpoch(reason)
+        case .guardPromotion:
+            await guardPromotion()
         case .resumeClients:
             let pause = await server.resumeClientReads()
             counters.pauseMilliseconds.append(pause.milliseconds)
@@ -130,6 +142,33 @@ public actor FenceController {
         case .cancelTimer(let timer):
             timers.removeValue(forKey: timer)?.cancel()
         }
+    }
+
+    /// Holds every client, runs the guard on the control connection, and releases them: the node
+    /// was just promoted and its version would abort on the first propagated write.
+    private func guardPromotion() async {
+        counters.promotionGuards += 1
+        await server.holdClients()
+        let replicas = try? await control.replication().connectedReplicas
+        let outcome: PromotionGuardOutcome
+        do {
+            outcome = try await control.guardPromotion()
+            logger.notice(
+                "promotion guarded: slot stats were off for the first propagated write",
+                metadata: [
+                    "epoch": "\(current.id)", "outcome": "\(outcome.rawValue)", "version": "\(fence.version.map { "\($0)" } ?? "-")",
+                    "replicas_attached": "\(replicas.map { "\($0)" } ?? "-")",
+                ])
+        } catch {
+            outcome = .failed
+            counters.promotionGuardFailures += 1
+            logger.error(
+                "promotion guard failed; the node may abort on its first write",
+                metadata: ["epoch": "\(current.id)", "error": "\(error)"])
+        }
+        current.promotionGuard = outcome
+        await server.releaseClients()
+        await handle(.promotionGuarded)
     }
 
     /// Cancels the fence's timers; the sidecar is stopping.

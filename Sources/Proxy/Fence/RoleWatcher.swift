@@ -24,7 +24,7 @@ final class RoleWatcher: @unchecked Sendable {
     /// Asks for a poll now instead of at the next interval. Thread-safe.
     func pollNow() { wake.yield() }
 
-    func start(_ observe: @escaping @Sendable (NodeRole, String) async -> Void) {
+    func start(_ observe: @escaping @Sendable (NodeObservation) async -> Void) {
         task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, logger, wakeUps, wake] in
             var backoff = intervalMilliseconds
             var connected = true
@@ -38,11 +38,11 @@ final class RoleWatcher: @unchecked Sendable {
             for await _ in wakeUps {
                 if Task.isCancelled { break }
                 do {
-                    let (role, runID) = try await control.role()
+                    let observation = try await control.observe()
                     if !connected { logger.info("control connection restored") }
                     connected = true
                     backoff = intervalMilliseconds
-                    await observe(role, runID)
+                    await observe(observation)
                 } catch {
                     if connected { logger.warning("control connection lost", metadata: ["error": "\(error)"]) }
                     connected = false

@@ -54,6 +54,15 @@ public final class LocalValkey: @unchecked Sendable {
     /// A new blocking client straight to the node (bypassing slotwarden).
     public func client() throws -> NodeClient { try NodeClient(host: "127.0.0.1", port: port) }
 
+    /// The server ended on its own (crashed, say). Does not reap it: `stop()` still can.
+    public var hasExited: Bool {
+        var info = siginfo_t()
+        return waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._sigchld.si_pid == pid
+    }
+
+    /// The server's log file.
+    public var logFile: URL { directory.appendingPathComponent("valkey-\(port).log") }
+
     /// Ends the server by its pid and waits for it; removes its directory. Idempotent.
     public func stop() {
         guard !exited else { return }

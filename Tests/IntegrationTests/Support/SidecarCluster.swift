@@ -54,8 +54,9 @@ final class SidecarCluster: @unchecked Sendable {
         var description: String { "\(name) (node :\(nodePort), sidecar :\(sidecarPort), id \(nodeID.prefix(8)))" }
     }
 
-    /// `cluster-node-timeout` of both nodes.
-    static let nodeTimeoutMilliseconds = 5000
+    /// `cluster-node-timeout` of both nodes, unless a test asks for another.
+    static let defaultNodeTimeoutMilliseconds = 5000
+    let nodeTimeoutMilliseconds: Int
 
     let major: Int
     let version: ValkeyVersion
@@ -65,15 +66,28 @@ final class SidecarCluster: @unchecked Sendable {
 
     /// Starts both nodes and their sidecars, builds the cluster and waits until the replica
     /// replicates through the primary's sidecar and both nodes name only sidecar ports.
-    init(major: Int, logLevel: Logger.Level = .critical) throws {
-        self.major = major
+    convenience init(major: Int, logLevel: Logger.Level = .critical) throws {
         let executable = try #require(ValkeyBinaries.path(major: major), ValkeyBinaries.missingReason)
+        try self.init(executable: executable, logLevel: logLevel)
+    }
+
+    /// `fence`: how both sidecars' fences behave.
+    init(
+        executable: String, fence: FenceConfiguration = fenceConfiguration,
+        nodeTimeoutMilliseconds: Int = defaultNodeTimeoutMilliseconds, logLevel: Logger.Level = .critical
+    ) throws {
+        self.nodeTimeoutMilliseconds = nodeTimeoutMilliseconds
         var started: [Member] = []
         do {
-            started.append(try Self.startMember(name: "a", executable: executable, logLevel: logLevel))
-            started.append(try Self.startMember(name: "b", executable: executable, logLevel: logLevel))
+            for name in ["a", "b"] {
+                started.append(
+                    try Self.startMember(
+                        name: name, executable: executable, fence: fence, nodeTimeoutMilliseconds: nodeTimeoutMilliseconds,
+                        logLevel: logLevel))
+            }
             members = started
             version = started[0].facts.version
+            major = version.major
             try Self.form(primary: started[0], replica: started[1])
         } catch {
             for member in started { _ = Self.stop(member) }
@@ -117,17 +131,20 @@ final class SidecarCluster: @unchecked Sendable {
         return roles[0] == "master" ? (members[0], members[1]) : (members[1], members[0])
     }
 
-    /// Issues `CLUSTER FAILOVER` through `replica`'s sidecar and waits until the roles swapped and the
-    /// cluster settled again (see `waitUntilSettled`).
+    /// Issues `CLUSTER FAILOVER` to `replica`, through its sidecar (which raises the fence before the
+    /// command crosses) or `direct` to the node (the sidecar learns of it from its role poll), and
+    /// waits until the roles swapped and the cluster settled again (see `waitUntilSettled`).
     /// `options`: `FORCE` or `TAKEOVER`, passed on to `CLUSTER FAILOVER`.
-    func failover(to replica: Member, options: [String] = [], timeout: Duration = .seconds(10)) throws -> FailoverTiming {
+    func failover(
+        to replica: Member, options: [String] = [], direct: Bool = false, timeout: Duration = .seconds(10)
+    ) throws -> FailoverTiming {
         guard let old = members.first(where: { $0 !== replica }) else { throw Failure(description: "no other member") }
         let clock = ContinuousClock()
         let start = clock.now
-        let client = try replica.viaSidecar()
+        let client = try direct ? replica.direct() : replica.viaSidecar()
         let reply = try client.call(["CLUSTER", "FAILOVER"] + options)
         guard reply == .simpleString("OK") else {
-            throw Failure(description: "CLUSTER FAILOVER through \(replica) answered \(reply)")
+            throw Failure(description: "CLUSTER FAILOVER \(direct ? "on" : "through") \(replica) answered \(reply)")
         }
         let accepted = clock.now - start
         try Self.poll("\(replica.name) becomes primary and \(old.name) a replica", timeout: timeout) {
@@ -188,7 +205,9 @@ final class SidecarCluster: @unchecked Sendable {
     static let fenceConfiguration = FenceConfiguration(
         fence: .init(drainTimeoutMilliseconds: 500, maxPauseMilliseconds: 3000, roleChangeTimeoutMilliseconds: 2000))
 
-    private static func startMember(name: String, executable: String, logLevel: Logger.Level) throws -> Member {
+    private static func startMember(
+        name: String, executable: String, fence: FenceConfiguration, nodeTimeoutMilliseconds: Int, logLevel: Logger.Level
+    ) throws -> Member {
         // A full sync starts at once instead of after the default 5 s wait for more replicas; a
         // shorter node timeout makes the nodes ping each other (and learn replication offsets, which
         // CLUSTER SLOTS needs to list a replica) more often. Neither changes a manual failover.
@@ -205,7 +224,7 @@ final class SidecarCluster: @unchecked Sendable {
             let configuration = ProxyConfiguration(listenPort: 0, nodePort: valkey.port)
             var logger = Logger(label: "slotwarden.test.\(name)")
             logger.logLevel = logLevel
-            let proxy = try Sidecar(proxy: configuration, fence: fenceConfiguration, node: facts, logger: logger)
+            let proxy = try Sidecar(proxy: configuration, fence: fence, node: facts, logger: logger)
             server = proxy
             let sidecarPort = try proxy.start()
             let direct = try valkey.client()
