@@ -23,6 +23,9 @@ public struct ProxyConfiguration: Sendable {
     /// The longest client reads stay paused, enforced on the event loop itself: clients resume when it
     /// passes even if whoever paused them never comes back.
     public var maxPauseMilliseconds: UInt64 = 5000
+    /// For benchmarks only: forward bytes without parsing or accounting them (the ledger stays
+    /// empty and the fence sees no commands), to measure what parsing costs on the same loop code.
+    public var passthrough = false
 
     public init(
         listenHost: String = "127.0.0.1", listenPort: Int = 7000,

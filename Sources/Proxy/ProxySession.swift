@@ -12,6 +12,8 @@ import UV
 final class ProxySession: TCPStreamDelegate {
     private unowned(unsafe) let server: ProxyServer
     private let ledger: LedgerShard
+    /// `ProxyConfiguration.passthrough`, read once.
+    private let passthrough: Bool
     let client: TCPStream
     /// Names the connection in logs and epoch records.
     let id: UInt64
@@ -74,6 +76,7 @@ final class ProxySession: TCPStreamDelegate {
         self.id = id
         self.server = server
         self.ledger = server.ledger
+        self.passthrough = server.configuration.passthrough
         self.client = client
         self.requestScanner = RequestScanner(commands: server.node.commands)
         self.replyScanner = ReplyScanner()
@@ -168,7 +171,9 @@ final class ProxySession: TCPStreamDelegate {
     private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
         guard let node else { return }
         var forward = bytes.count
-        if accounting.requestsArePipe {
+        if passthrough {
+            // Benchmarks only: no parsing, no accounting.
+        } else if accounting.requestsArePipe {
             ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count, bytesOut: 0)
         } else if accounting.requestsUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytes.count, bytesOut: 0)
@@ -219,7 +224,9 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
-        if accounting.repliesArePipe {
+        if passthrough {
+            // Benchmarks only: no parsing, no accounting.
+        } else if accounting.repliesArePipe {
             ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else if accounting.repliesUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
