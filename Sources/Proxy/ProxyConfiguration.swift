@@ -20,6 +20,8 @@ public struct ProxyConfiguration: Sendable {
     /// Accepted client connections beyond this many are closed at once.
     public var maxClients: Int
     public var tcpNoDelay: Bool
+    /// Event loops, each on its own thread with its own listener and ledger shard.
+    public var workers = 1
     /// The longest client reads stay paused, enforced on the event loop itself: clients resume when it
     /// passes even if whoever paused them never comes back.
     public var maxPauseMilliseconds: UInt64 = 5000

@@ -1,6 +1,7 @@
 import Ledger
 import Logging
 import RESP
+import Synchronization
 import UV
 
 /// What the data plane tells the control side, from the loop thread.
@@ -20,109 +21,68 @@ public struct ProxyEvents: Sendable {
     }
 }
 
-/// The data plane: one event loop, a listener, the sessions, and the ledger they record into.
+/// The data plane: `workers` event loops, each with its own thread, listener (on one shared port,
+/// SO_REUSEPORT) and ledger shard, presented as one. Snapshots merge the shards; pauses, holds,
+/// drains and epoch cuts apply to every worker. With one worker a snapshot is one consistent cut;
+/// with several, each shard is, and the shards are read one after the other (under a fence, with
+/// clients paused and nothing in flight, the merged cut is exact).
 ///
-/// Thread safety: `start`, `stop` and the async accessors may be called from any thread; everything
-/// else runs on the loop thread. The ledger is read by taking a snapshot on the loop, so a snapshot is
-/// always one consistent cut.
-public final class ProxyServer: @unchecked Sendable {
+/// Thread safety: every method may be called from any thread.
+public final class ProxyServer: Sendable {
     public let configuration: ProxyConfiguration
     public let node: NodeFacts
-    let logger: Logger
-    let loop: EventLoop
-    let nodeAddress: SocketAddress
-    let ledger = LedgerShard()
-
-    private var listener: TCPListener?
-    /// Open sessions, keyed by identity; the server owns them until both of their streams closed.
-    private var sessions: [ObjectIdentifier: ProxySession] = [:]
-    /// The epoch the ledger is recording; a fence closes it and opens the next.
-    private var epochID: UInt64 = 1
-    private let events: ProxyEvents
-    private var acceptedTotal: UInt64 = 0
-    private var nextSessionID: UInt64 = 0
-    private var rejectedTotal: UInt64 = 0
-    /// True between `pauseClientReads` and `resumeClientReads`: no client bytes are read.
-    private(set) var clientReadsPaused = false
-    /// True while a promotion guard runs: no client command may reach the node. Unlike a pause, the
-    /// loop does not end it after `maxPauseMilliseconds`; the guard's control-connection timeouts do.
-    private(set) var clientsHeld = false
-    /// The node is a replica of a version that aborts on its first write after a promotion: a
-    /// command that may propagate waits for a `ROLE` reply requested after it arrived.
-    var commandsAwaitRoleCheck = false
-    /// Sessions holding a command for that check (a hint: recounted whenever checks are released),
-    /// and the timer that bounds their wait by `maxPauseMilliseconds`.
-    private var sessionsAwaitingRoleCheck = 0
-    private var roleCheckDeadline: LoopTimer?
-    /// Waiters for every in-flight FIFO to empty, each with its deadline timer.
-    private var drainWaiters: [DrainWaiter] = []
-    var draining: Bool { !drainWaiters.isEmpty }
-
-    private final class DrainWaiter {
-        let started: UInt64
-        let timer: LoopTimer
-        let continuation: CheckedContinuation<DrainOutcome, Never>
-        init(started: UInt64, timer: LoopTimer, continuation: CheckedContinuation<DrainOutcome, Never>) {
-            self.started = started
-            self.timer = timer
-            self.continuation = continuation
-        }
-    }
+    private let logger: Logger
+    private let workers: [ProxyWorker]
 
     public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents = ProxyEvents()) throws {
-        self.events = events
         self.configuration = configuration
         self.node = node
         self.logger = logger
-        self.nodeAddress = try SocketAddress.resolve(host: configuration.nodeHost, port: configuration.nodePort)
-        self.loop = try EventLoop(name: "slotwarden-loop", buffers: BufferPool(chunkSize: configuration.readBufferBytes))
+        let count = max(1, configuration.workers)
+        let budget = ClientBudget(limit: configuration.maxClients)
+        workers = try (0..<count).map { index in
+            try ProxyWorker(
+                configuration: configuration, node: node, logger: logger, events: events, index: index, count: count,
+                clientBudget: budget)
+        }
     }
 
-    /// Binds the listener and starts the loop thread. Returns the port clients connect to (the bound
+    /// Binds the listeners and starts the loop threads. Returns the port clients connect to (the bound
     /// one when the configuration asked for port 0).
     @discardableResult
     public func start() throws -> Int {
-        let address = try SocketAddress.resolve(host: configuration.listenHost, port: configuration.listenPort)
-        let listener = try TCPListener(on: loop, address: address)
-        try listener.startAccepting { [unowned self] stream in self.accept(stream) }
-        self.listener = listener
-        loop.start()
+        var port = configuration.listenPort
+        let reusePort = workers.count > 1
+        for worker in workers { port = try worker.start(port: port, reusePort: reusePort) }
         logger.info(
             "slotwarden listening",
             metadata: [
-                "listen": "\(listener.localAddress)", "node": "\(nodeAddress)",
+                "listen": "\(configuration.listenHost):\(port)", "node": "\(configuration.nodeHost):\(configuration.nodePort)",
                 "node_version": "\(node.version)", "commands": "\(node.commands.count) from \(node.commandsSource)",
+                "workers": "\(workers.count)",
             ])
-        return listener.localAddress.port
+        return port
     }
 
-    /// Closes the listener and every connection, then the loop. Returns `uv_loop_close`'s result: 0 when
-    /// every handle was closed cleanly.
+    /// Closes the listeners and every connection, then the loops. Returns `uv_loop_close`'s result: 0
+    /// when every handle of every worker was closed cleanly.
     @discardableResult
     public func stop() -> Int32 {
-        loop.execute { [self] in
-            listener?.close()
-            listener = nil
-            for waiter in drainWaiters { finishDrain(waiter, inFlight: inFlightTotal) }
-            roleCheckDeadline?.close()
-            roleCheckDeadline = nil
-            for session in sessions.values { session.closeBoth() }
-        }
-        return loop.shutdown()
+        workers.map { $0.stop() }.first { $0 != 0 } ?? 0
     }
 
-    // MARK: async facade
-
-    /// Runs `body` on the loop thread and returns its result.
-    func onLoop<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
-        await withCheckedContinuation { continuation in
-            loop.execute { continuation.resume(returning: body()) }
-        }
+    /// Until the first `ROLE`: whether commands that may propagate wait for a role check. Call before `start`.
+    func setCommandsAwaitRoleCheck(_ value: Bool) {
+        for worker in workers { worker.commandsAwaitRoleCheck = value }
     }
 
-    /// A consistent copy of the ledger, taken on the loop.
+    // MARK: ledger
+
+    /// The ledger: every worker's shard, merged.
     public func snapshot() async -> LedgerSnapshot {
-        await onLoop { self.ledger.snapshot() }
+        var merged = LedgerSnapshot()
+        for worker in workers { merged.merge(await worker.snapshot()) }
+        return merged
     }
 
     public struct ConnectionCounts: Sendable, Equatable {
@@ -138,138 +98,24 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     public func connectionCounts() async -> ConnectionCounts {
-        await onLoop { ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
-    }
-
-    /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
-    /// The loop resumes them by itself after `maxPauseMilliseconds`.
-    public func pauseClientReads() async {
-        await onLoop { self.pauseClientReadsOnLoop() }
-    }
-
-    /// When the current (or last) pause began and how long the last one lasted, in loop time.
-    private var pauseStartedAt: UInt64 = 0
-    private var lastPause = PauseRecord(milliseconds: 0, expired: false)
-    private var pauseDeadline: LoopTimer?
-
-    /// How long the last pause lasted, and whether the loop ended it because `maxPauseMilliseconds` passed.
-    public struct PauseRecord: Sendable, Equatable {
-        public var milliseconds: Int
-        public var expired: Bool
-    }
-
-    public func lastPauseRecord() async -> PauseRecord { await onLoop { self.lastPause } }
-
-    /// Pauses nest: the fence and an operator (or a fenced reconciliation) may overlap, and clients
-    /// resume only when the last of them resumes, or when max pause passes.
-    private var pauseDepth = 0
-
-    private func pauseClientReadsOnLoop() {
-        pauseDepth += 1
-        guard !clientReadsPaused else { return }
-        clientReadsPaused = true
-        pauseStartedAt = loop.nowMilliseconds
-        for session in sessions.values { session.setPaused(true) }
-        let deadline = LoopTimer(on: loop)
-        deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
-            self.logger.warning(
-                "max pause passed; resuming clients", metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
-            self.resumeClientReadsOnLoop(expired: true)
+        var total = ConnectionCounts(active: 0, accepted: 0, rejected: 0)
+        for counts in await perWorkerConnectionCounts() {
+            total.active += counts.active
+            total.accepted += counts.accepted
+            total.rejected += counts.rejected
         }
-        pauseDeadline = deadline
+        return total
     }
 
-    private func resumeClientReadsOnLoop(expired: Bool) {
-        guard clientReadsPaused else { return }
-        if !expired {
-            pauseDepth -= 1
-            if pauseDepth > 0 { return }
-        }
-        pauseDepth = 0
-        clientReadsPaused = false
-        pauseDeadline?.close()
-        pauseDeadline = nil
-        lastPause = PauseRecord(milliseconds: Int(loop.nowMilliseconds - pauseStartedAt), expired: expired)
-        for session in sessions.values { session.setPaused(false) }
+    /// Connection counts of each worker, in worker order.
+    public func perWorkerConnectionCounts() async -> [ConnectionCounts] {
+        var counts: [ConnectionCounts] = []
+        for worker in workers { counts.append(await worker.connectionCounts()) }
+        return counts
     }
 
-    /// A session forwarded a command that resets the node's counters (a role change, CONFIG
-    /// RESETSTAT): stop reading every client now, on the loop, so that nothing else crosses before
-    /// the fence takes over. The fence releases this pause once it holds its own.
-    func commandWillResetNode(_ reason: EpochReason) {
-        guard let commandWillResetNode = events.commandWillResetNode else { return }
-        pauseClientReadsOnLoop()
-        commandWillResetNode(reason)
-    }
-
-    /// A reply suggested that the node's role may have changed.
-    func replySuggestsRoleChange() {
-        events.roleMayHaveChanged?()
-    }
-
-    // MARK: promotion guard
-
-    /// Holds every client (and every client that connects meanwhile) until `releaseClients`.
-    public func holdClients() async {
-        await onLoop {
-            self.clientsHeld = true
-            for session in self.sessions.values { session.setHeld(true) }
-        }
-    }
-
-    public func releaseClients() async {
-        await onLoop {
-            self.clientsHeld = false
-            for session in self.sessions.values { session.setHeld(false) }
-        }
-    }
-
-    /// A session holds a command for a role check: ask for a `ROLE` now.
-    func sessionAwaitsRoleCheck() {
-        sessionsAwaitingRoleCheck += 1
-        if roleCheckDeadline == nil {
-            let deadline = LoopTimer(on: loop)
-            deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
-                self.logger.warning(
-                    "no ROLE reply within max pause; forwarding the commands held for a role check",
-                    metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
-                self.releaseRoleChecks(requestedBefore: .max)
-            }
-            roleCheckDeadline = deadline
-        }
-        events.roleMayHaveChanged?()
-    }
-
-    /// A `ROLE` reply arrived: commands held before its request went out may go on (once nothing
-    /// else holds them: a fence, a guard). `commandsAwaitRoleCheck` says whether later ones must wait.
-    public func roleChecked(requestedAt: UInt64, commandsAwaitRoleCheck: Bool) async {
-        await onLoop {
-            self.commandsAwaitRoleCheck = commandsAwaitRoleCheck
-            // Not a replica any more: the guard (if one is due) already holds every client.
-            self.releaseRoleChecks(requestedBefore: commandsAwaitRoleCheck ? requestedAt : .max)
-        }
-    }
-
-    /// Connections whose next command waits for a role check.
-    public func connectionsAwaitingRoleCheck() async -> Int {
-        await onLoop { self.sessions.values.count { $0.awaitsRoleCheck } }
-    }
-
-    private func releaseRoleChecks(requestedBefore time: UInt64) {
-        guard sessionsAwaitingRoleCheck > 0 else { return }
-        var stillWaiting = 0
-        for session in sessions.values where session.awaitsRoleCheck {
-            if !session.roleCheckPassed(ifHeldBefore: time) { stillWaiting += 1 }
-        }
-        sessionsAwaitingRoleCheck = stillWaiting
-        if stillWaiting == 0 {
-            roleCheckDeadline?.close()
-            roleCheckDeadline = nil
-        }
-    }
-
-    /// The cut at the end of an epoch, taken on the loop: the ledger as it stands, then zeroed, and
-    /// the commands still in flight (they complete, and count, in the next epoch).
+    /// The cut at the end of an epoch: the ledger as it stands, then zeroed, and the commands still in
+    /// flight (they complete, and count, in the next epoch).
     public struct EpochCut: Sendable {
         public var closedEpoch: UInt64
         public var ledger: LedgerSnapshot
@@ -277,32 +123,64 @@ public final class ProxyServer: @unchecked Sendable {
     }
 
     public func closeEpoch() async -> EpochCut {
-        await onLoop {
-            let cut = EpochCut(
-                closedEpoch: self.epochID, ledger: self.ledger.snapshot(),
-                carriedOver: self.sessions.values.filter { $0.inFlightCount > 0 }
-                    .map { CarriedCommand(connection: $0.id, count: $0.inFlightCount) }
-                    .sorted { $0.connection < $1.connection })
-            self.ledger.reset()
-            self.epochID += 1
-            return cut
+        var merged = EpochCut(closedEpoch: 0, ledger: LedgerSnapshot(), carriedOver: [])
+        for worker in workers {
+            let cut = await worker.closeEpoch()
+            merged.closedEpoch = max(merged.closedEpoch, cut.closedEpoch)
+            merged.ledger.merge(cut.ledger)
+            merged.carriedOver += cut.carriedOver
+        }
+        merged.carriedOver.sort { $0.connection < $1.connection }
+        return merged
+    }
+
+    public func currentEpochID() async -> UInt64 { await workers[0].currentEpochID() }
+
+    // MARK: pausing
+
+    /// How long the last pause lasted, and whether the loop ended it because `maxPauseMilliseconds` passed.
+    public struct PauseRecord: Sendable, Equatable {
+        public var milliseconds: Int
+        public var expired: Bool
+
+        /// The longest of several workers' pauses; expired if any one expired.
+        init(combining records: [PauseRecord]) {
+            milliseconds = records.map(\.milliseconds).max() ?? 0
+            expired = records.contains { $0.expired }
+        }
+
+        init(milliseconds: Int, expired: Bool) {
+            self.milliseconds = milliseconds
+            self.expired = expired
         }
     }
 
-    public func currentEpochID() async -> UInt64 { await onLoop { self.epochID } }
+    /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
+    /// Each loop resumes its clients by itself after `maxPauseMilliseconds`. Pauses nest: the fence and
+    /// an operator (or a fenced reconciliation) may overlap, and clients resume only when the last of
+    /// them resumes, or when max pause passes.
+    public func pauseClientReads() async {
+        for worker in workers { await worker.pauseClientReads() }
+    }
 
     /// Resumes client reads and returns how long they were paused.
     @discardableResult
     public func resumeClientReads() async -> PauseRecord {
-        await onLoop {
-            self.resumeClientReadsOnLoop(expired: false)
-            return self.lastPause
-        }
+        var records: [PauseRecord] = []
+        for worker in workers { records.append(await worker.resumeClientReads()) }
+        return PauseRecord(combining: records)
     }
 
-    /// Commands forwarded to the node and not answered yet, over all connections.
-    public func inFlightCount() async -> Int {
-        await onLoop { self.inFlightTotal }
+    public func lastPauseRecord() async -> PauseRecord {
+        var records: [PauseRecord] = []
+        for worker in workers { records.append(await worker.lastPauseRecord()) }
+        return PauseRecord(combining: records)
+    }
+
+    /// Ends the pauses that workers took themselves when a command that resets the node passed
+    /// through; the fence calls it once it holds its own pause.
+    func releasePreFencePauses() async {
+        for worker in workers { await worker.releasePreFencePauses() }
     }
 
     /// How a wait for the in-flight FIFOs to empty ended.
@@ -320,63 +198,69 @@ public final class ProxyServer: @unchecked Sendable {
         }
     }
 
-    /// Waits until no command is in flight on any connection, or the timeout passed. Meant to be called
-    /// while client reads are paused, otherwise new commands keep arriving.
+    /// Waits until no command is in flight on any connection of any worker, or the timeout passed.
+    /// Meant to be called while client reads are paused, otherwise new commands keep arriving.
     public func drain(timeoutMilliseconds: Int) async -> DrainOutcome {
-        await withCheckedContinuation { continuation in
-            loop.execute { [self] in
-                let inFlight = inFlightTotal
-                if inFlight == 0 {
-                    continuation.resume(returning: DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))
-                    return
-                }
-                let timer = LoopTimer(on: loop)
-                let waiter = DrainWaiter(started: loop.nowMilliseconds, timer: timer, continuation: continuation)
-                drainWaiters.append(waiter)
-                timer.start(after: UInt64(max(0, timeoutMilliseconds))) { [unowned self, unowned waiter] in
-                    self.finishDrain(waiter, inFlight: self.inFlightTotal)
-                }
+        await withTaskGroup(of: DrainOutcome.self) { group in
+            for worker in workers { group.addTask { await worker.drain(timeoutMilliseconds: timeoutMilliseconds) } }
+            var total = DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0)
+            for await outcome in group {
+                total.drained = total.drained && outcome.drained
+                total.inFlight += outcome.inFlight
+                total.elapsedMilliseconds = max(total.elapsedMilliseconds, outcome.elapsedMilliseconds)
             }
+            return total
         }
     }
 
-    /// Commands in flight over all connections.
-    private var inFlightTotal: Int { sessions.values.reduce(0) { $0 + $1.inFlightCount } }
-
-    /// A session's FIFO just emptied while someone waits for a drain: check them all.
-    func sessionMayHaveDrained() {
-        guard sessions.values.allSatisfy({ $0.inFlightCount == 0 }) else { return }
-        for waiter in drainWaiters { finishDrain(waiter, inFlight: 0) }
+    /// Commands forwarded to the node and not answered yet, over all connections.
+    public func inFlightCount() async -> Int {
+        var total = 0
+        for worker in workers { total += await worker.inFlightCount() }
+        return total
     }
 
-    private func finishDrain(_ waiter: DrainWaiter, inFlight: Int) {
-        guard let index = drainWaiters.firstIndex(where: { $0 === waiter }) else { return }
-        drainWaiters.remove(at: index)
-        waiter.timer.close()
-        waiter.continuation.resume(
-            returning: DrainOutcome(
-                drained: inFlight == 0, inFlight: inFlight,
-                elapsedMilliseconds: Int(loop.nowMilliseconds - waiter.started)))
+    // MARK: promotion guard
+
+    /// Holds every client (and every client that connects meanwhile) until `releaseClients`. Unlike a
+    /// pause, not ended by `maxPauseMilliseconds`.
+    public func holdClients() async {
+        for worker in workers { await worker.holdClients() }
     }
 
-    // MARK: loop thread
+    public func releaseClients() async {
+        for worker in workers { await worker.releaseClients() }
+    }
 
-    private func accept(_ stream: TCPStream) {
-        nextSessionID += 1
-        let session = ProxySession(server: self, client: stream, id: nextSessionID)
-        sessions[ObjectIdentifier(session)] = session
-        guard sessions.count <= configuration.maxClients else {
-            rejectedTotal += 1
-            logger.warning("max_clients reached; refusing a connection", metadata: ["max_clients": "\(configuration.maxClients)"])
-            session.refuse(with: "ERR max number of clients reached")
-            return
+    /// A `ROLE` reply arrived: commands held before its request went out may go on (once nothing
+    /// else holds them: a fence, a guard). `commandsAwaitRoleCheck` says whether later ones must wait.
+    public func roleChecked(requestedAt: UInt64, commandsAwaitRoleCheck: Bool) async {
+        for worker in workers {
+            await worker.roleChecked(requestedAt: requestedAt, commandsAwaitRoleCheck: commandsAwaitRoleCheck)
         }
-        acceptedTotal += 1
-        session.start()
     }
 
-    func sessionDidClose(_ session: ProxySession) {
-        sessions[ObjectIdentifier(session)] = nil
-        if draining { sessionMayHaveDrained() }
+    /// Connections whose next command waits for a role check.
+    public func connectionsAwaitingRoleCheck() async -> Int {
+        var total = 0
+        for worker in workers { total += await worker.connectionsAwaitingRoleCheck() }
+        return total
     }
+}
+
+/// Client connections admitted over all workers, against `max_clients`.
+final class ClientBudget: Sendable {
+    private let admitted = Atomic<Int>(0)
+    private let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Admits one more connection unless the limit is reached.
+    func admit() -> Bool {
+        if admitted.wrappingAdd(1, ordering: .relaxed).newValue <= limit { return true }
+        admitted.wrappingSubtract(1, ordering: .relaxed)
+        return false
+    }
+
+    func release() { admitted.wrappingSubtract(1, ordering: .relaxed) }
 }

@@ -10,7 +10,7 @@ import UV
 /// bytes written on exactly as they were read. Backpressure: when one side's write queue passes its
 /// high watermark the other side stops reading until the queue drains below the low watermark.
 final class ProxySession: TCPStreamDelegate {
-    private unowned(unsafe) let server: ProxyServer
+    private unowned(unsafe) let server: ProxyWorker
     private let ledger: LedgerShard
     /// `ProxyConfiguration.passthrough`, read once.
     private let passthrough: Bool
@@ -72,7 +72,10 @@ final class ProxySession: TCPStreamDelegate {
     private var closedStreams = 0
     private var closing = false
 
-    init(server: ProxyServer, client: TCPStream, id: UInt64) {
+    /// Counted against `max_clients`; the worker releases that when the session closes.
+    var wasAdmitted = false
+
+    init(server: ProxyWorker, client: TCPStream, id: UInt64) {
         self.id = id
         self.server = server
         self.ledger = server.ledger

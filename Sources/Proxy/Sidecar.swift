@@ -30,8 +30,8 @@ public final class Sidecar: Sendable {
         let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
         // Until the first ROLE says otherwise, a node of an affected version may be a replica about
         // to be promoted.
-        server.commandsAwaitRoleCheck =
-            configuration.fence.guardsAffectedVersions && node.version.abortsOnFirstWriteAfterPromotion
+        server.setCommandsAwaitRoleCheck(
+            configuration.fence.guardsAffectedVersions && node.version.abortsOnFirstWriteAfterPromotion)
         let fence = FenceController(
             server: server, control: control, configuration: configuration, logger: logger,
             baseline: try? control.slotStatsNow(), pollRoleNow: { watcher.pollNow() })

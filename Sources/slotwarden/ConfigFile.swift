@@ -70,6 +70,8 @@ struct SlotwardenConfig {
                 config.proxy.maxClients = try reader.int(value, key, in: 1...1_000_000)
             case "tcp_nodelay":
                 config.proxy.tcpNoDelay = try reader.bool(value, key)
+            case "workers":
+                config.proxy.workers = try reader.int(value, key, in: 1...64)
             case "passthrough":
                 config.proxy.passthrough = try reader.bool(value, key)
             case "read_buffer_bytes":

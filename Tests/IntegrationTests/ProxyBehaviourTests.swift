@@ -129,6 +129,43 @@ struct ProxyBehaviourTests {
         #expect(try fixture.direct().call("MGET", "pause:b") == .array([.bulkString(Array("2".utf8))]))
     }
 
+    @Test("two workers share the port and max_clients, pause as one, and their merged ledger equals the node")
+    func workers() async throws {
+        let fixture = try ProxiedValkey(major: 9) { configuration in
+            configuration.workers = 2
+            configuration.maxClients = 40
+        }
+        defer { fixture.stop() }
+        var clients: [NodeClient] = []
+        defer { for client in clients { client.close() } }
+        for index in 0..<40 {
+            let client = try fixture.client()
+            #expect(try client.call("SET", "worker:\(index)", "\(index)") == .simpleString("OK"))
+            clients.append(client)
+        }
+        // The kernel spreads connections over both listeners (all 40 on one: odds of 2^-39).
+        let perWorker = await fixture.server.perWorkerConnectionCounts()
+        #expect(perWorker.count == 2 && perWorker.allSatisfy { $0.active > 0 }, "\(perWorker)")
+        // max_clients counts connections over all workers.
+        let refused = try fixture.client()
+        defer { refused.close() }
+        #expect(try refused.readValue() == .error("ERR max number of clients reached"))
+        #expect(await fixture.server.connectionCounts().rejected == 1)
+
+        // A pause holds every worker's clients.
+        await fixture.server.pauseClientReads()
+        for (index, client) in clients.enumerated() { try client.send(RESPEncoder.command(["INCR", "worker:\(index)"])) }
+        #expect(await fixture.server.inFlightCount() == 0)
+        let commandStats = try fixture.direct().call("INFO", "commandstats").string ?? ""
+        #expect(!commandStats.contains("cmdstat_incr"), "no INCR reached the node while paused")
+        await fixture.server.resumeClientReads()
+        for (index, client) in clients.enumerated() { #expect(try client.readValue() == .integer(Int64(index + 1))) }
+
+        let report = ParityReport(snapshot: await fixture.server.snapshot(), stats: try fixture.nodeStats())
+        #expect(report.differences.isEmpty, "\(report)")
+        #expect(await fixture.server.snapshot().total(.node).commands == 80)
+    }
+
     @Test("a write held for a role check reaches the node only after a ROLE requested after it arrived")
     func roleCheckHoldsWrites() async throws {
         let (polls, poll) = AsyncStream.makeStream(of: Void.self)

@@ -90,9 +90,10 @@ public actor FenceController {
         }
         for action in actions { await perform(action) }
         if case .commandSeen = event {
-            // The proxy paused every client on the loop when it saw the command (so nothing crossed
-            // before this fence could act); the fence holds its own pause by now, or ignored the event.
-            await server.resumeClientReads()
+            // The worker that saw the command paused its clients on its loop (so nothing crossed
+            // before this fence could act); the fence holds its own pause by now, or ignored the
+            // event because one is already up.
+            await server.releasePreFencePauses()
         }
     }
 
