@@ -6,20 +6,22 @@ import Logging
 import Proxy
 import RESP
 
-/// Starts a local cluster-mode Valkey, puts slotwarden in front of it, drives a mixed workload through
-/// it and prints the ledger next to the node's own `CLUSTER SLOT-STATS`.
+/// Starts a one-shard cluster on loopback (a primary and a replica, each behind its own slotwarden),
+/// drives a mixed workload through the primary's sidecar, reconciles the ledger with the node's
+/// `CLUSTER SLOT-STATS`, fails over through the replica's sidecar, and reconciles the new epoch on the
+/// new primary.
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a local Valkey behind slotwarden, send traffic, and compare the ledger with the node.")
+        abstract: "Run a local Valkey shard behind slotwarden: traffic, a failover, and reconciliations.")
 
     @Option(name: .long, help: "The valkey-server binary (default: $SLOTWARDEN_VALKEY_SERVER).")
     var valkeyServer: String?
 
-    @Option(name: .long, help: "Rounds of the mixed workload.")
+    @Option(name: .long, help: "Rounds of the mixed workload, before and after the failover.")
     var rounds: Int = 200
 
     @Option(name: .long, help: "How many of the busiest slots to print.")
-    var top: Int = 12
+    var top: Int = 8
 
     func run() async throws {
         guard let executable = valkeyServer ?? ProcessInfo.processInfo.environment["SLOTWARDEN_VALKEY_SERVER"] else {
@@ -28,63 +30,66 @@ struct Demo: AsyncParsableCommand {
         var logger = Logger(label: "slotwarden.demo")
         logger.logLevel = .warning
 
-        let valkey = try LocalValkey(executable: executable)
-        defer { valkey.stop() }
-        let facts = try NodeProbe.probe(host: "127.0.0.1", port: valkey.port)
-        let baseline = try NodeSlotStats(reply: valkey.client().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
-        let server = try ProxyServer(
-            configuration: ProxyConfiguration(listenPort: 0, nodePort: valkey.port), node: facts, logger: logger)
-        let port = try server.start()
-        defer { server.stop() }
-        print("valkey-server \(facts.version) (pid \(valkey.pid)) on 127.0.0.1:\(valkey.port); slotwarden on 127.0.0.1:\(port)")
-        print("command table: \(facts.commands.count) commands from \(facts.commandsSource)")
+        let shard = try LocalShard(
+            executable: executable, fence: FenceConfiguration(fence: .init(drainTimeoutMilliseconds: 500)), logger: logger)
+        defer { shard.stop() }
+        let facts = shard.first.sidecar.server.node
+        for member in [shard.first, shard.second] {
+            print(
+                "node \(member.name): valkey-server \(facts.version) (pid \(member.valkey.pid)) on 127.0.0.1:\(member.valkey.port), "
+                    + "slotwarden on 127.0.0.1:\(member.sidecarPort)")
+        }
+        print("a owns every slot; b replicates a through a's slotwarden. Command table: \(facts.commands.count) commands from \(facts.commandsSource)")
 
-        let commandsSent = try MixedWorkload(port: port, rounds: rounds).run()
-        print("workload: \(commandsSent) commands through slotwarden")
+        print("\n== epoch 1 on a (primary)")
+        let sentBefore = try MixedWorkload(port: shard.first.sidecarPort, rounds: rounds, tag: "a").run()
+        print("workload: \(sentBefore) commands through a's slotwarden")
+        try await reconcile(shard.first)
 
-        let snapshot = await server.snapshot()
-        let stats = try NodeSlotStats(reply: valkey.client().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
-        printComparison(snapshot: snapshot, stats: stats)
+        print("\n== failover: CLUSTER FAILOVER through b's slotwarden")
+        let (promoted, demoted) = try shard.failover()
+        for member in [promoted, demoted] {
+            let epoch = await member.sidecar.fence.closedEpoch(after: 0)
+            print(
+                "\(member.name): epoch \(epoch.id) closed (\(epoch.closedBy?.rawValue ?? "-")), role \(epoch.roleAtStart.kind.rawValue) → "
+                    + "\(epoch.roleAtEnd?.kind.rawValue ?? "-"); clients paused \(epoch.pauseMilliseconds) ms, drain \(epoch.drainMilliseconds) ms, "
+                    + "\(epoch.carriedOver.reduce(0) { $0 + $1.count }) commands carried over")
+        }
 
-        // The same comparison as the admin API's /v1/reconcile: per slot, with reasons.
-        let reconciliation = Reconciler.reconcile(ledger: snapshot, baseline: baseline, current: stats)
-        let summary = reconciliation.summary
-        print(
-            "reconciliation: \(reconciliation.verdict.rawValue) — \(summary.slotsCompared) slots compared, "
-                + "\(summary.match) match, \(summary.nodeHigher) node_higher, \(summary.ledgerHigher) ledger_higher, "
-                + "\(summary.unexplained) unexplained")
+        print("\n== epoch 2 on b (now the primary)")
+        let sentAfter = try MixedWorkload(port: promoted.sidecarPort, rounds: rounds, tag: "b").run()
+        print("workload: \(sentAfter) commands through b's slotwarden")
+        try await reconcile(promoted)
     }
 
-    private func printComparison(snapshot: LedgerSnapshot, stats: NodeSlotStats) {
-        let bySlot = stats.bySlot()
-        let busiest = stats.rows.sorted { ($0.networkBytesIn, $1.slot) > ($1.networkBytesIn, $0.slot) }.prefix(top)
-        print("")
-        print("slot   | ledger node-view in/out | node CLUSTER SLOT-STATS in/out | wire view in/out  | ")
-        print("-------+-------------------------+--------------------------------+-------------------+------")
-        for row in busiest {
-            let ledger = snapshot[.node, row.slot]
-            let wire = snapshot[.wire, row.slot]
-            let same = ledger.bytesIn == row.networkBytesIn && ledger.bytesOut == row.networkBytesOut
+    /// Prints the busiest slots of `member`'s open epoch next to the node's counters since it opened,
+    /// then the reconciliation's verdict over every slot (as the admin API's /v1/reconcile gives it).
+    private func reconcile(_ member: LocalShard.Member) async throws {
+        let snapshot = await member.sidecar.server.snapshot()
+        let baseline = await member.sidecar.fence.nodeStatsAtOpen ?? NodeSlotStats(rows: [], networkStatsEnabled: true)
+        let current = try await member.sidecar.control.slotStats()
+        let replicas = try await member.sidecar.control.replication().connectedReplicas
+        let outcome = Reconciler.reconcile(ledger: snapshot, baseline: baseline, current: current, replicas: replicas)
+
+        print("slot   | ledger in / out       | node in / out         | ")
+        print("-------+-----------------------+-----------------------+------------------------")
+        for row in outcome.slots.sorted(by: { ($0.node.bytesIn, $1.slot) > ($1.node.bytesIn, $0.slot) }).prefix(top) {
+            let reasons = row.reasons.map(\.rawValue).joined(separator: ", ")
             print(
-                pad("\(row.slot.rawValue)", 6) + " | " + pad("\(ledger.bytesIn) / \(ledger.bytesOut)", 23) + " | "
-                    + pad("\(row.networkBytesIn) / \(row.networkBytesOut)", 30) + " | "
-                    + pad("\(wire.bytesIn) / \(wire.bytesOut)", 17) + " | " + (same ? "match" : "DIFF"))
-        }
-        var differing = 0
-        for index in 0..<HashSlot.count {
-            let slot = HashSlot(rawValue: UInt16(index))!
-            let node = bySlot[slot] ?? NodeSlotStat(slot: slot)
-            let ledger = snapshot[.node, slot]
-            if ledger.bytesIn != node.networkBytesIn || ledger.bytesOut != node.networkBytesOut { differing += 1 }
+                pad("\(row.slot)", 6) + " | " + pad("\(row.ledger.bytesIn) / \(row.ledger.bytesOut)", 21) + " | "
+                    + pad("\(row.node.bytesIn) / \(row.node.bytesOut)", 21) + " | " + row.status.rawValue
+                    + (reasons.isEmpty ? "" : " (\(reasons))"))
         }
         let total = snapshot.total(.node)
-        print("")
-        print("totals: ledger node view \(total.bytesIn) in / \(total.bytesOut) out; node \(stats.totalBytesIn) in / \(stats.totalBytesOut) out")
-        for bucket in Bucket.allCases {
-            let counters = snapshot[bucket]
-            print("  wire bucket \(bucket): \(counters.commands) commands, \(counters.bytesIn) in, \(counters.bytesOut) out")
-        }
-        print(differing == 0 ? "every slot matches the node" : "\(differing) slots differ from the node")
+        let bytesInMatch = outcome.slots.allSatisfy { $0.difference.bytesIn == 0 }
+        print("ledger node view: \(total.commands) commands, \(total.bytesIn) B in, \(total.bytesOut) B out")
+        print("bytes in: \(bytesInMatch ? "every slot matches the node" : "some slots differ from the node")")
+        let summary = outcome.summary
+        print(
+            "reconciliation: \(outcome.verdict.rawValue) — \(summary.slotsCompared) slots compared, \(summary.match) match, "
+                + "\(summary.nodeHigher) node_higher, \(summary.ledgerHigher) ledger_higher; \(summary.explained) explained, "
+                + "\(summary.unexplained) unexplained"
+                + (replicas > 0 ? " (the node also counts the replication stream to its \(replicas) replica(s) as bytes out)" : ""))
     }
 
     private func pad(_ text: String, _ width: Int) -> String {
@@ -97,6 +102,8 @@ struct Demo: AsyncParsableCommand {
 struct MixedWorkload {
     var port: Int
     var rounds: Int
+    /// Keeps the keys of two runs apart (hash tags included, so the two runs touch different slots).
+    var tag: String
 
     func run() throws -> Int {
         let client = try NodeClient(host: "127.0.0.1", port: port)
@@ -106,7 +113,7 @@ struct MixedWorkload {
             sent += 1
         }
         for round in 0..<rounds {
-            let user = "user:{\(round % 40)}"
+            let user = "user:{\(tag)\(round % 40)}"
             try call("SET", "\(user):name", "name-\(round)")
             try call("GET", "\(user):name")
             try call("INCR", "counter:\(round % 25)")

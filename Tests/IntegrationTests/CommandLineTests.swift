@@ -38,6 +38,18 @@ struct CommandLineTests {
         #expect(outcome.error.contains(path + expected), "stderr: \(outcome.error)")
     }
 
+    @Test("demo reconciles both epochs around a failover", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+    func demo() throws {
+        let outcome = try SlotwardenBinary.run([
+            "demo", "--valkey-server", try #require(ValkeyBinaries.path(major: 9)), "--rounds", "30",
+        ])
+        #expect(outcome.status == 0, "\(outcome.error)")
+        let lines = outcome.output.split(separator: "\n")
+        #expect(lines.filter { $0 == "bytes in: every slot matches the node" }.count == 2, "\(outcome.output)")
+        #expect(lines.filter { $0.hasPrefix("reconciliation: ") && $0.contains(", 0 unexplained") }.count == 2)
+        #expect(lines.filter { $0.contains("epoch 1 closed (role_change)") }.count == 2)
+    }
+
     @Test("run serves clients and stops cleanly on SIGTERM", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
     func runAndStop() throws {
         let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
