@@ -21,10 +21,30 @@ public struct KeyHasher: Sendable {
     public init() {}
 
     /// Feeds the next bytes of the key. The CRC table is looked up once per call, not once per byte:
-    /// this runs for every key byte that crosses the proxy.
+    /// this runs for every key byte that crosses the proxy. While no `{` has been seen (most keys
+    /// have no hash tag) the CRC stays in a register and each byte costs a table step and a compare;
+    /// from a `{` on, the per-byte state machine takes over.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         let table = crc16TablePointer
-        for byte in bytes { update(byte, table: table) }
+        var index = 0
+        let count = bytes.count
+        if phase == .searching {
+            var crc = wholeCRC
+            while index < count {
+                let byte = bytes[index]
+                index += 1
+                crc = crc16Step(crc, byte, table)
+                if byte == UInt8(ascii: "{") {
+                    phase = .inTag
+                    break
+                }
+            }
+            wholeCRC = crc
+        }
+        while index < count, phase != .tagClosed {
+            update(bytes[index], table: table)
+            index += 1
+        }
     }
 
     @inline(__always)

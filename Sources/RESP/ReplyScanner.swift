@@ -71,6 +71,11 @@ public struct ReplyScanner {
         while index < count {
             switch state {
             case .typeByte:
+                // frameBytes > 0 at depth 0: an attribute came first and belongs to this frame.
+                if depth == 0, frameBytes == 0, let reply = wholeSimpleReply(bytes, from: index) {
+                    offset = index + reply.wireBytes
+                    return .complete(reply)
+                }
                 let byte = bytes[index]
                 if let violation = startValue(byte) { return fail(violation, at: index, &offset) }
                 index += 1
@@ -147,6 +152,67 @@ public struct ReplyScanner {
         }
         offset = count
         return .incomplete
+    }
+
+    // MARK: fast path
+
+    // A whole top-level `+`, `-`, `:` or `$` reply inside one chunk (most replies) is classified in
+    // one step, with the same outcome as the state machine. Anything else — aggregates, other
+    // types, a reply continuing past the chunk, a length the fast path does not take — goes to the
+    // state machine from the same byte, which decides.
+
+    /// The reply starting at `start` if it is a whole simple one; nil otherwise (nothing changed).
+    @inline(__always)
+    private mutating func wholeSimpleReply(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
+        let typeByte = bytes[start]
+        switch typeByte {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"):
+            var end = start + 1
+            while end < bytes.count, bytes[end] != 13 { end += 1 }
+            guard end + 1 < bytes.count, bytes[end + 1] == 10 else { return nil }
+            var simple: SimpleReply?
+            var error: ReplyError?
+            if typeByte != UInt8(ascii: ":") {
+                capture.reset()
+                capture.append(UnsafeRawBufferPointer(rebasing: bytes[start + 1..<end]))
+                if typeByte == UInt8(ascii: "+") { simple = SimpleReply(line: capture) } else { error = ReplyError(message: capture) }
+            }
+            let type: ReplyType = typeByte == UInt8(ascii: "+") ? .simpleString : typeByte == UInt8(ascii: "-") ? .simpleError : .integer
+            return ScannedReply(
+                wireBytes: end + 2 - start, type: type, isNull: false, error: error, simple: simple, pubSub: nil, channelSlot: nil,
+                elementCount: 0, elementEndOffsetSum: 0)
+        case UInt8(ascii: "$"):
+            var index = start + 1
+            var length = 0
+            var isNull = false
+            if index + 3 < bytes.count, bytes[index] == UInt8(ascii: "-"), bytes[index + 1] == UInt8(ascii: "1"),
+                bytes[index + 2] == 13, bytes[index + 3] == 10
+            {
+                isNull = true
+                index += 4
+            } else {
+                let digitsStart = index
+                while index < bytes.count, index - digitsStart < 19 {
+                    let digit = bytes[index] &- 48
+                    guard digit < 10 else { break }
+                    if index > digitsStart, length == 0 { return nil }  // a leading zero
+                    length = length &* 10 &+ Int(digit)
+                    index += 1
+                }
+                let digits = index - digitsStart
+                guard digits > 0, digits <= 18, length <= limits.maxBulkLength, index + 1 < bytes.count,
+                    bytes[index] == 13, bytes[index + 1] == 10
+                else { return nil }
+                index += 2 + length
+                guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
+                index += 2
+            }
+            return ScannedReply(
+                wireBytes: index - start, type: .bulkString, isNull: isNull, error: nil, simple: nil, pubSub: nil, channelSlot: nil,
+                elementCount: 0, elementEndOffsetSum: 0)
+        default:
+            return nil
+        }
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedReply> {

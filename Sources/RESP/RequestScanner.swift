@@ -48,6 +48,10 @@ public struct RequestScanner {
             switch state {
             case .frameStart:
                 frameBytes = 0
+                if let end = wholeMultibulkEnd(bytes, from: index) {
+                    offset = end
+                    return .complete(classifyWholeMultibulk(bytes, from: index, to: end))
+                }
                 if bytes[index] == UInt8(ascii: "*") {
                     index += 1
                     frameBytes = 1
@@ -168,6 +172,73 @@ public struct RequestScanner {
         }
         offset = count
         return .incomplete
+    }
+
+    // MARK: fast path
+
+    // A whole multibulk request inside one chunk (the common case) is framed from its lengths alone
+    // and fed to the classifier argument by argument, the same calls the state machine makes,
+    // without a state transition per header byte. Anything else — a request continuing past the
+    // chunk, an inline request, a length the fast path does not take (a sign, a leading zero, 19+
+    // digits, over a limit) — goes to the state machine from the same byte, which decides.
+
+    /// The end of the multibulk request starting at `start` if all of it is in `bytes` and every
+    /// length is plain; nil otherwise. Reads only.
+    @inline(__always)
+    private func wholeMultibulkEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard bytes[start] == UInt8(ascii: "*") else { return nil }
+        var index = start + 1
+        guard let arguments = Self.plainLength(bytes, at: &index), arguments > 0, arguments <= limits.maxMultibulkLength else {
+            return nil
+        }
+        for _ in 0..<arguments {
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
+            index += 1
+            guard let length = Self.plainLength(bytes, at: &index), length <= limits.maxBulkLength else { return nil }
+            index += length + 2
+            guard index <= bytes.count else { return nil }
+        }
+        return index
+    }
+
+    /// Classifies the request `wholeMultibulkEnd` framed.
+    @inline(__always)
+    private mutating func classifyWholeMultibulk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> ScannedRequest {
+        var index = start + 1
+        let arguments = Self.plainLength(bytes, at: &index)!
+        classifier.begin(argumentCount: arguments)
+        for _ in 0..<arguments {
+            index += 1
+            let length = Self.plainLength(bytes, at: &index)!
+            classifier.beginArgument()
+            if length > 0 { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[index..<index + length])) }
+            classifier.endArgument()
+            index += length + 2
+        }
+        return classifier.finish(format: .multibulk, wireBytes: end - start, countedBytes: end - start)
+    }
+
+    /// Digits up to `\r`, then the byte after it (not checked, as the node does not): moves `index`
+    /// past both. nil if not 1–18 digits without a leading zero (a lone `0` is fine), or if the line
+    /// does not end inside `bytes`.
+    @inline(__always)
+    private static func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int) -> Int? {
+        var position = index
+        var value = 0
+        let limit = min(bytes.count, index + 19)
+        while position < limit {
+            let byte = bytes[position]
+            if byte == 13 { break }
+            let digit = byte &- 48
+            guard digit < 10 else { return nil }
+            if position > index, value == 0 { return nil }  // a leading zero
+            value = value &* 10 &+ Int(digit)
+            position += 1
+        }
+        let digits = position - index
+        guard digits > 0, digits <= 18, position + 1 < bytes.count, bytes[position] == 13 else { return nil }
+        index = position + 2
+        return value
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedRequest> {

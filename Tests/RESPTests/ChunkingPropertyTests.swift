@@ -18,6 +18,7 @@ struct ChunkingPropertyTests {
         stream += RESPEncoder.command(["CLIENT", "REPLY", "SKIP"])
         stream += RESPEncoder.command(["SORT", "a", "LIMIT", "0", "1", "STORE", "b"])
         stream += RESPEncoder.command(["OBJECT", "ENCODING", String(repeating: "x", count: 100)])
+        stream += RESPEncoder.command(["SET", "empty", ""])
         stream += Array("*1\r\n$3\r\nGE".utf8) + Array("T\r\n".utf8)
         return stream
     }()
@@ -27,20 +28,23 @@ struct ChunkingPropertyTests {
             + "!5\r\nOOM x\r\n=8\r\ntxt:abcd\r\n%1\r\n+a\r\n:1\r\n~1\r\n+x\r\n>3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n"
             + "$?\r\n;2\r\nab\r\n;0\r\n*?\r\n:1\r\n*?\r\n.\r\n.\r\n|1\r\n+k\r\n+v\r\n*1\r\n:1\r\n"
             + "*3\r\n$9\r\nsubscribe\r\n$4\r\n{c}x\r\n:1\r\n+1339518083.107412 [0 127.0.0.1:60866] \"keys\"\r\n"
+            // An attribute before a simple value belongs to its frame; an empty bulk; a negative
+            // integer; an error longer than the captured prefix.
+            + "|1\r\n+k\r\n+v\r\n+OK\r\n$0\r\n\r\n:-5\r\n-ERR a message longer than thirty-two bytes, MOVED\r\n"
     ).utf8)
 
     @Test func requestsSplitAnywhere() {
         let whole = expectSameResultsForEveryChunking(ChunkingPropertyTests.requestStream, seed: 2024) {
             scanRequests($0, chunks: $1)
         }
-        #expect(whole.count == 11)
+        #expect(whole.count == 12)
     }
 
     @Test func repliesSplitAnywhere() {
         let whole = expectSameResultsForEveryChunking(ChunkingPropertyTests.replyStream, seed: 42) {
             scanReplies($0, chunks: $1)
         }
-        #expect(whole.count == 20)
+        #expect(whole.count == 24)
     }
 
     /// Scans `stream` whole, split in two at every byte, byte by byte and in 200 seeded random
@@ -68,5 +72,34 @@ struct ChunkingPropertyTests {
             #expect(scanRequests(stream, chunks: [split]) == whole)
         }
         #expect(whole.last == .malformed(.expectedDollar(got: UInt8(ascii: "!"))))
+    }
+
+    /// Lengths the node refuses (string2ll: no sign, no leading zero) fail at the same byte whether
+    /// the request arrives whole or split.
+    @Test(arguments: ["*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n", "*1\r\n$+4\r\nPING\r\n"])
+    func refusedLengthsFailWhateverTheChunking(_ text: String) {
+        let stream = RESPEncoder.command(["GET", "a"]) + Array(text.utf8)
+        let whole = scanRequests(stream)
+        guard case .malformed = whole.last else {
+            Issue.record("\(text.debugDescription) was accepted: \(whole)")
+            return
+        }
+        for split in 0...stream.count {
+            #expect(scanRequests(stream, chunks: [split]) == whole)
+        }
+    }
+
+    /// Replies the node would never send fail at the same byte whether they arrive whole or split.
+    @Test(arguments: ["$03\r\nabc\r\n", "$3\r\nabcX\n", "+OK\rX", "$-2\r\n"])
+    func malformedRepliesFailWhateverTheChunking(_ text: String) {
+        let stream = Array("+OK\r\n\(text)".utf8)
+        let whole = scanReplies(stream)
+        guard case .malformed = whole.last else {
+            Issue.record("\(text.debugDescription) was accepted: \(whole)")
+            return
+        }
+        for split in 0...stream.count {
+            #expect(scanReplies(stream, chunks: [split]) == whole)
+        }
     }
 }
