@@ -444,12 +444,13 @@ func answersWithin(milliseconds: Int, _ body: @escaping @Sendable () async -> Vo
         once.continuation.withLock { $0 = continuation }
         let deadline = Task {
             try? await Task.sleep(for: .milliseconds(milliseconds))
-            once.resume(false)
+            // Cancelled: the body answered (a cancelled sleep returns at once; it must not win).
+            if !Task.isCancelled { once.resume(false) }
         }
         Task {
             await body()
-            deadline.cancel()
             once.resume(true)
+            deadline.cancel()
         }
     }
 }
