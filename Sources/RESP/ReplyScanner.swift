@@ -183,7 +183,6 @@ public struct ReplyScanner {
                 elementCount: 0, elementEndOffsetSum: 0)
         case UInt8(ascii: "$"):
             var index = start + 1
-            var length = 0
             var isNull = false
             if index + 3 < bytes.count, bytes[index] == UInt8(ascii: "-"), bytes[index + 1] == UInt8(ascii: "1"),
                 bytes[index + 2] == 13, bytes[index + 3] == 10
@@ -191,28 +190,92 @@ public struct ReplyScanner {
                 isNull = true
                 index += 4
             } else {
-                let digitsStart = index
-                while index < bytes.count, index - digitsStart < 19 {
-                    let digit = bytes[index] &- 48
-                    guard digit < 10 else { break }
-                    if index > digitsStart, length == 0 { return nil }  // a leading zero
-                    length = length &* 10 &+ Int(digit)
-                    index += 1
-                }
-                let digits = index - digitsStart
-                guard digits > 0, digits <= 18, length <= limits.maxBulkLength, index + 1 < bytes.count,
-                    bytes[index] == 13, bytes[index + 1] == 10
-                else { return nil }
-                index += 2 + length
+                guard let length = plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                index += length
                 guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
                 index += 2
             }
             return ScannedReply(
                 wireBytes: index - start, type: .bulkString, isNull: isNull, error: nil, simple: nil, pubSub: nil, channelSlot: nil,
                 elementCount: 0, elementEndOffsetSum: 0)
+        case UInt8(ascii: "*"), UInt8(ascii: ">"):
+            return wholeFlatAggregate(bytes, from: start)
         default:
             return nil
         }
+    }
+
+    /// A whole top-level array or push whose elements are all `$` (not null), `:` or `+` values:
+    /// MGET-style replies and pub/sub messages, which a fan-out sends once per subscriber. The first
+    /// element names the pub/sub kind and the second is the channel, exactly as the state machine
+    /// reads them.
+    @inline(__always)
+    private mutating func wholeFlatAggregate(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
+        var index = start + 1
+        guard let elements = plainLength(bytes, at: &index, limit: limits.maxMultibulkLength), elements > 0 else { return nil }
+        var offsetSum = 0
+        var name: Range<Int>?
+        var channel: Range<Int>?
+        for element in 0..<elements {
+            guard index < bytes.count else { return nil }
+            let type = bytes[index]
+            let content: Range<Int>
+            if type == UInt8(ascii: "$") {
+                index += 1
+                guard let length = plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                content = index..<index + length
+                index += length
+            } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
+                var end = index + 1
+                while end < bytes.count, bytes[end] != 13 { end += 1 }
+                content = index + 1..<end
+                index = end
+            } else {
+                return nil
+            }
+            guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
+            index += 2
+            offsetSum += index - start
+            if type != UInt8(ascii: ":") {
+                if element == 0 { name = content } else if element == 1 { channel = content }
+            }
+        }
+        var pubSub: PubSubMessageKind?
+        var channelSlot: HashSlot?
+        if let name {
+            capture.reset()
+            capture.append(UnsafeRawBufferPointer(rebasing: bytes[name]))
+            pubSub = PubSubMessageKind(name: capture)
+            if pubSub != nil, let channel {
+                var channelHasher = KeyHasher()
+                channelHasher.update(UnsafeRawBufferPointer(rebasing: bytes[channel]))
+                channelSlot = channelHasher.slot
+            }
+        }
+        return ScannedReply(
+            wireBytes: index - start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
+            simple: nil, pubSub: pubSub, channelSlot: channelSlot, elementCount: elements, elementEndOffsetSum: offsetSum)
+    }
+
+    /// 1–18 digits without a leading zero (a lone `0` is fine), at most `limit`, then `\r\n`, all
+    /// inside `bytes`: moves `index` past the `\n`. nil for anything else.
+    @inline(__always)
+    private func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limit: Int) -> Int? {
+        var position = index
+        var value = 0
+        let end = min(bytes.count, index + 19)
+        while position < end {
+            let digit = bytes[position] &- 48
+            guard digit < 10 else { break }
+            if position > index, value == 0 { return nil }  // a leading zero
+            value = value &* 10 &+ Int(digit)
+            position += 1
+        }
+        let digits = position - index
+        guard digits > 0, digits <= 18, value <= limit, position + 1 < bytes.count, bytes[position] == 13, bytes[position + 1] == 10
+        else { return nil }
+        index = position + 2
+        return value
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedReply> {

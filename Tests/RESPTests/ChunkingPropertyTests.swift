@@ -31,6 +31,8 @@ struct ChunkingPropertyTests {
             // An attribute before a simple value belongs to its frame; an empty bulk; a negative
             // integer; an error longer than the captured prefix.
             + "|1\r\n+k\r\n+v\r\n+OK\r\n$0\r\n\r\n:-5\r\n-ERR a message longer than thirty-two bytes, MOVED\r\n"
+            // Flat aggregates (a sharded message, one with a null, a nested one).
+            + ">3\r\n$8\r\nsmessage\r\n$4\r\n{c}x\r\n$2\r\nhi\r\n*2\r\n$1\r\na\r\n$-1\r\n*2\r\n*1\r\n:1\r\n:2\r\n"
     ).utf8)
 
     @Test func requestsSplitAnywhere() {
@@ -44,7 +46,7 @@ struct ChunkingPropertyTests {
         let whole = expectSameResultsForEveryChunking(ChunkingPropertyTests.replyStream, seed: 42) {
             scanReplies($0, chunks: $1)
         }
-        #expect(whole.count == 24)
+        #expect(whole.count == 27)
     }
 
     /// Scans `stream` whole, split in two at every byte, byte by byte and in 200 seeded random
@@ -90,7 +92,7 @@ struct ChunkingPropertyTests {
     }
 
     /// Replies the node would never send fail at the same byte whether they arrive whole or split.
-    @Test(arguments: ["$03\r\nabc\r\n", "$3\r\nabcX\n", "+OK\rX", "$-2\r\n"])
+    @Test(arguments: ["$03\r\nabc\r\n", "$3\r\nabcX\n", "+OK\rX", "$-2\r\n", "*2\r\n$1\r\na\r\n$1\r\nbX\n", "*01\r\n:1\r\n"])
     func malformedRepliesFailWhateverTheChunking(_ text: String) {
         let stream = Array("+OK\r\n\(text)".utf8)
         let whole = scanReplies(stream)
