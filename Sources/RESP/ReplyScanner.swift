@@ -190,7 +190,7 @@ public struct ReplyScanner {
                 isNull = true
                 index += 4
             } else {
-                guard let length = plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                guard let length = Self.plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
                 index += length
                 guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
                 index += 2
@@ -212,7 +212,7 @@ public struct ReplyScanner {
     @inline(__always)
     private mutating func wholeFlatAggregate(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
         var index = start + 1
-        guard let elements = plainLength(bytes, at: &index, limit: limits.maxMultibulkLength), elements > 0 else { return nil }
+        guard let elements = Self.plainLength(bytes, at: &index, limit: limits.maxMultibulkLength), elements > 0 else { return nil }
         var offsetSum = 0
         var name: Range<Int>?
         var channel: Range<Int>?
@@ -222,7 +222,7 @@ public struct ReplyScanner {
             let content: Range<Int>
             if type == UInt8(ascii: "$") {
                 index += 1
-                guard let length = plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                guard let length = Self.plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
                 content = index..<index + length
                 index += length
             } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
@@ -260,7 +260,7 @@ public struct ReplyScanner {
     /// 1–18 digits without a leading zero (a lone `0` is fine), at most `limit`, then `\r\n`, all
     /// inside `bytes`: moves `index` past the `\n`. nil for anything else.
     @inline(__always)
-    private func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limit: Int) -> Int? {
+    private static func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limit: Int) -> Int? {
         var position = index
         var value = 0
         let end = min(bytes.count, index + 19)

@@ -83,7 +83,7 @@ struct RequestClassifier {
     @inline(__always)
     mutating func beginArgument() {
         argumentLength = 0
-        capturing = needsCapture()
+        capturing = Self.needsCapture(index: index, tokenIndex: tokenIndex, countIndex: countIndex, entry: entry)
         if capturing { capture.reset() }
         if index >= rangeFirst, index <= rangeLast, (index - rangeFirst) % rangeStep == 0 {
             target = .definite
@@ -96,7 +96,9 @@ struct RequestClassifier {
         }
     }
 
-    private func needsCapture() -> Bool {
+    /// Static, as `effect` below: called from mutating methods on the hot path, an instance method
+    /// would make the compiler copy the whole classifier (268 bytes) for each call.
+    private static func needsCapture(index: Int, tokenIndex: Int, countIndex: Int, entry: CommandTable.Entry?) -> Bool {
         if index == 0 || index == tokenIndex || index == countIndex { return true }
         guard let entry else { return false }
         switch index {
@@ -293,12 +295,15 @@ struct RequestClassifier {
         return ScannedRequest(
             format: format, wireBytes: wireBytes, countedBytes: countedBytes, argumentCount: argc,
             command: .known(entryIndex), arityIsValid: arityIsValid, keys: keys, keyCount: keyCount,
-            effect: arityIsValid ? effect(of: entry) : .ordinary,
+            effect: arityIsValid
+                ? Self.effect(of: entry, argc: argc, helloVersion: helloVersion, replyMode: replyMode, shebang: shebang) : .ordinary,
             isBlocking: entry.flags.contains(.blocking) || (entry.flags.contains(.blockingWithToken) && blockOption),
             isWrite: entry.flags.contains(.write))
     }
 
-    private func effect(of entry: CommandTable.Entry) -> CommandEffect {
+    private static func effect(
+        of entry: CommandTable.Entry, argc: Int, helloVersion: Int?, replyMode: ClientReplyMode?, shebang: Bool
+    ) -> CommandEffect {
         let channels = argc - 1
         switch entry.special {
         case .none: return .ordinary

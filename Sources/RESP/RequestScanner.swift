@@ -48,9 +48,8 @@ public struct RequestScanner {
             switch state {
             case .frameStart:
                 frameBytes = 0
-                if let end = wholeMultibulkEnd(bytes, from: index) {
-                    offset = end
-                    return .complete(classifyWholeMultibulk(bytes, from: index, to: end))
+                if bytes[index] == UInt8(ascii: "*"), let request = scanWholeMultibulk(bytes, from: index, offset: &offset) {
+                    return .complete(request)
                 }
                 if bytes[index] == UInt8(ascii: "*") {
                     index += 1
@@ -182,40 +181,66 @@ public struct RequestScanner {
     // chunk, an inline request, a length the fast path does not take (a sign, a leading zero, 19+
     // digits, over a limit) — goes to the state machine from the same byte, which decides.
 
-    /// The end of the multibulk request starting at `start` if all of it is in `bytes` and every
-    /// length is plain; nil otherwise. Reads only.
+    /// Arguments whose place the framing pass records, so that classifying them reads no length
+    /// twice; a request with more arguments is framed again while it is classified.
+    private static let recordedArguments = 16
+
+    /// Frames and classifies the multibulk request at `start` if all of it is in `bytes` and every
+    /// length is plain; nil (nothing changed) otherwise. On success `offset` is its end.
     @inline(__always)
-    private func wholeMultibulkEnd(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        guard bytes[start] == UInt8(ascii: "*") else { return nil }
+    private mutating func scanWholeMultibulk(_ bytes: UnsafeRawBufferPointer, from start: Int, offset: inout Int) -> ScannedRequest? {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.recordedArguments) { places in
+            guard let (end, arguments) = Self.frameWholeMultibulk(bytes, from: start, limits: limits, places: places.baseAddress!)
+            else { return nil }
+            classifier.begin(argumentCount: arguments)
+            if arguments <= Self.recordedArguments {
+                for argument in 0..<arguments { classify(bytes, at: places[2 * argument], length: places[2 * argument + 1]) }
+            } else {
+                var index = start + 1
+                _ = Self.plainLength(bytes, at: &index)
+                for _ in 0..<arguments {
+                    index += 1
+                    let length = Self.plainLength(bytes, at: &index)!
+                    classify(bytes, at: index, length: length)
+                    index += length + 2
+                }
+            }
+            offset = end
+            return classifier.finish(format: .multibulk, wireBytes: end - start, countedBytes: end - start)
+        }
+    }
+
+    @inline(__always)
+    private mutating func classify(_ bytes: UnsafeRawBufferPointer, at start: Int, length: Int) {
+        classifier.beginArgument()
+        if length > 0 { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])) }
+        classifier.endArgument()
+    }
+
+    /// The end and argument count of the multibulk request at `start` (`*`), if all of it is in
+    /// `bytes` and every length is plain; records where the first `recordedArguments` arguments'
+    /// bytes start and how long they are in `places`. Static, like the other helpers the hot path
+    /// calls from a mutating method: an instance method would make the compiler copy the scanner.
+    @inline(__always)
+    private static func frameWholeMultibulk(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, places: UnsafeMutablePointer<Int>
+    ) -> (end: Int, arguments: Int)? {
         var index = start + 1
-        guard let arguments = Self.plainLength(bytes, at: &index), arguments > 0, arguments <= limits.maxMultibulkLength else {
+        guard let arguments = plainLength(bytes, at: &index), arguments > 0, arguments <= limits.maxMultibulkLength else {
             return nil
         }
-        for _ in 0..<arguments {
+        for argument in 0..<arguments {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
             index += 1
-            guard let length = Self.plainLength(bytes, at: &index), length <= limits.maxBulkLength else { return nil }
+            guard let length = plainLength(bytes, at: &index), length <= limits.maxBulkLength else { return nil }
+            if argument < recordedArguments {
+                places[2 * argument] = index
+                places[2 * argument + 1] = length
+            }
             index += length + 2
             guard index <= bytes.count else { return nil }
         }
-        return index
-    }
-
-    /// Classifies the request `wholeMultibulkEnd` framed.
-    @inline(__always)
-    private mutating func classifyWholeMultibulk(_ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> ScannedRequest {
-        var index = start + 1
-        let arguments = Self.plainLength(bytes, at: &index)!
-        classifier.begin(argumentCount: arguments)
-        for _ in 0..<arguments {
-            index += 1
-            let length = Self.plainLength(bytes, at: &index)!
-            classifier.beginArgument()
-            if length > 0 { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[index..<index + length])) }
-            classifier.endArgument()
-            index += length + 2
-        }
-        return classifier.finish(format: .multibulk, wireBytes: end - start, countedBytes: end - start)
+        return (index, arguments)
     }
 
     /// Digits up to `\r`, then the byte after it (not checked, as the node does not): moves `index`
