@@ -13,7 +13,8 @@ public struct ProxyConfiguration: Sendable {
     public var highWatermarkBytes: Int
     /// Resume reading once the queue fell to this many bytes.
     public var lowWatermarkBytes: Int
-    /// Size of the pooled read chunks.
+    /// Size of the pooled read chunks. A read holds one only during its callback, so this costs no
+    /// memory per connection; larger chunks mean fewer reads and writes for large values.
     public var readBufferBytes: Int
     /// A client whose node connection is not up after this long gets an error and is closed.
     public var nodeConnectTimeoutMilliseconds: UInt64
@@ -33,7 +34,7 @@ public struct ProxyConfiguration: Sendable {
         listenHost: String = "127.0.0.1", listenPort: Int = 7000,
         nodeHost: String = "127.0.0.1", nodePort: Int = 6379,
         highWatermarkBytes: Int = 1 << 20, lowWatermarkBytes: Int = 256 << 10,
-        readBufferBytes: Int = 64 << 10, nodeConnectTimeoutMilliseconds: UInt64 = 2000,
+        readBufferBytes: Int = 256 << 10, nodeConnectTimeoutMilliseconds: UInt64 = 2000,
         maxClients: Int = 10_000, tcpNoDelay: Bool = true
     ) {
         self.listenHost = listenHost

@@ -73,7 +73,8 @@ final class ProxyWorker: @unchecked Sendable {
         self.node = node
         self.logger = logger
         self.nodeAddress = try SocketAddress.resolve(host: configuration.nodeHost, port: configuration.nodePort)
-        self.loop = try EventLoop(name: "slotwarden-loop-\(index)", buffers: BufferPool(chunkSize: configuration.readBufferBytes))
+        self.loop = try EventLoop(
+            name: "slotwarden-loop-\(index)", readBuffers: BufferPool(chunkSize: configuration.readBufferBytes, maxCached: 4))
     }
 
     /// Binds the listener to `port` (0: a free one) and starts the loop thread. Returns the bound port.

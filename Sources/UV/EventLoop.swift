@@ -3,7 +3,7 @@ import Synchronization
 
 /// One libuv loop and the thread that runs it.
 ///
-/// Everything on a loop — its ``TCPStream``s, ``TCPListener``s, ``LoopTimer``s and ``buffers`` — is
+/// Everything on a loop — its ``TCPStream``s, ``TCPListener``s, ``LoopTimer``s and buffer pools — is
 /// loop-confined: create and use them on the loop thread (from a callback or an ``execute(_:)``
 /// block), or on any single thread before ``start()``.
 ///
@@ -19,8 +19,12 @@ import Synchronization
 public final class EventLoop: @unchecked Sendable {
     /// The name given at init, for logs and thread names.
     public let name: String
-    /// Read and write chunks for every stream of this loop. Loop-confined.
-    public let buffers: BufferPool
+    /// Read chunks: a read borrows one for the length of its callback, so a loop needs only a few,
+    /// and they can be large (fewer reads, and fewer writes, per megabyte). Loop-confined.
+    public let readBuffers: BufferPool
+    /// Chunks that hold write data the kernel did not take at once; a stalled connection keeps its
+    /// tail chunk, so these stay moderate. Loop-confined.
+    public let writeBuffers: BufferPool
     let writeRequests: RequestPool<uv_write_t>
 
     let loop: UnsafeMutablePointer<uv_loop_t>
@@ -43,13 +47,18 @@ public final class EventLoop: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - name: for logs.
-    ///   - buffers: the chunk pool of this loop.
+    ///   - readBuffers: the read chunk pool of this loop.
+    ///   - writeBuffers: the write chunk pool of this loop.
     /// - Throws: `UVError` when libuv cannot initialise the loop.
-    public init(name: String, buffers: BufferPool = BufferPool()) throws(UVError) {
+    public init(
+        name: String, readBuffers: BufferPool = BufferPool(chunkSize: 256 << 10, maxCached: 4),
+        writeBuffers: BufferPool = BufferPool()
+    ) throws(UVError) {
         slotwarden_ignore_sigpipe()
         self.name = name
-        self.buffers = buffers
-        self.writeRequests = RequestPool(maxCached: buffers.maxCached)
+        self.readBuffers = readBuffers
+        self.writeBuffers = writeBuffers
+        self.writeRequests = RequestPool(maxCached: writeBuffers.maxCached)
         self.loop = .allocate(capacity: 1)
         self.wakeup = .allocate(capacity: 1)
         let initialised = uv_loop_init(loop)

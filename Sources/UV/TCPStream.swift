@@ -133,10 +133,10 @@ public final class TCPStream: LoopHandleOwner {
     fileprivate func didRead(_ count: Int, into chunk: UnsafeMutablePointer<CChar>?) {
         if count > 0 {
             delegate.stream(self, didRead: UnsafeRawBufferPointer(start: chunk, count: count))
-            loop.buffers.give(UnsafeMutableRawPointer(chunk!))
+            loop.readBuffers.give(UnsafeMutableRawPointer(chunk!))
             return
         }
-        if let chunk { loop.buffers.give(UnsafeMutableRawPointer(chunk)) }
+        if let chunk { loop.readBuffers.give(UnsafeMutableRawPointer(chunk)) }
         if count == 0 { return }  // EAGAIN: nothing to read after all.
         // libuv has stopped reading on EOF and on errors.
         isReading = false
@@ -188,7 +188,7 @@ public final class TCPStream: LoopHandleOwner {
     private static let headerSize = 16
 
     private func enqueue(_ bytes: UnsafeRawBufferPointer) {
-        let capacity = loop.buffers.chunkSize - Self.headerSize
+        let capacity = loop.writeBuffers.chunkSize - Self.headerSize
         var rest = bytes
         queuedWriteBytes += bytes.count
         if let tail = pendingTail {
@@ -201,7 +201,7 @@ public final class TCPStream: LoopHandleOwner {
             }
         }
         while !rest.isEmpty {
-            let chunk = loop.buffers.take()
+            let chunk = loop.writeBuffers.take()
             let n = min(capacity, rest.count)
             (chunk + Self.headerSize).copyMemory(from: rest.baseAddress!, byteCount: n)
             Chunk.setNext(chunk, nil)
@@ -288,7 +288,7 @@ public final class TCPStream: LoopHandleOwner {
         var chunk = list
         while let current = chunk {
             chunk = Chunk.next(current)
-            loop.buffers.give(current)
+            loop.writeBuffers.give(current)
         }
     }
 
@@ -442,7 +442,8 @@ private let connectCallback: uv_connect_cb = { request, status in
 private let allocCallback: uv_alloc_cb = { handle, _, buffer in
     let loop = Unmanaged<EventLoop>.fromOpaque(handle!.pointee.loop.pointee.data)
     loop._withUnsafeGuaranteedRef { loop in
-        buffer!.pointee = uv_buf_t(base: loop.buffers.take().assumingMemoryBound(to: CChar.self), len: loop.buffers.chunkSize)
+        buffer!.pointee = uv_buf_t(
+            base: loop.readBuffers.take().assumingMemoryBound(to: CChar.self), len: loop.readBuffers.chunkSize)
     }
 }
 

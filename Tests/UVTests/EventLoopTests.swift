@@ -109,7 +109,7 @@ struct EventLoopTests {
         #expect(queued > 0, "the writes should be partly queued")
         #expect(loop.shutdown() == 0)
         #expect(watcher.closed == 2)
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
         #expect(loop.writeRequests.outstanding == 0)
     }
 }

@@ -115,7 +115,7 @@ struct RelayTests {
         #expect(sessions <= waves * perWave)
         #expect(loop.shutdown() == 0)
         #expect(relay.sessionsClosed == waves * perWave)
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
         #expect(loop.writeRequests.outstanding == 0)
     }
 }

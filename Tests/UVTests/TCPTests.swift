@@ -14,7 +14,7 @@ struct TCPTests {
         }
         #expect(result == PatternClient.Result(received: 1_000))
         #expect(loop.shutdown() == 0)
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
     }
 
     @Test func echoes16MiBWithBackpressure() async throws {
@@ -33,7 +33,7 @@ struct TCPTests {
         #expect(result.drained > 0, "the client's queue should have crossed its high watermark")
         #expect(serverDrained >= 0)
         #expect(loop.shutdown() == 0)
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
         #expect(loop.writeRequests.outstanding == 0)
     }
 
@@ -62,7 +62,7 @@ struct TCPTests {
         }
         #expect(outcome == "refused")
         #expect(loop.shutdown() == 0)
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
     }
 
     @Test func halfCloseLetsThePeerAnswerAfterEOF() async throws {
@@ -112,7 +112,7 @@ struct TCPTests {
         #expect(server.events.prefix(2) == ["eof", "shutdown"])
         #expect(loop.shutdown() == 0)
         #expect(server.events.last == "closed")
-        #expect(loop.buffers.outstanding == 0)
+        #expect(loop.readBuffers.outstanding == 0 && loop.writeBuffers.outstanding == 0)
     }
 
     @Test func bindingATakenAddressThrowsAddressInUse() async throws {
