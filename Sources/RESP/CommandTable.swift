@@ -181,6 +181,33 @@ public struct CommandTable: Sendable {
         }
     }
 
+    /// `find(_:)` for a name still in the read buffer (the same answer for the same bytes: names
+    /// longer than `CapturedBytes.capacity` are unknown there too).
+    func find(_ name: UnsafeRawBufferPointer) -> Int {
+        guard name.count > 0, name.count <= CapturedBytes.capacity, mask > 0 else { return -1 }
+        var hash = CommandTable.hashSeed
+        for byte in name { hash = CommandTable.hashStep(hash, CommandTable.lowercased(byte)) }
+        var bucket = Int(hash) & mask
+        while true {
+            let candidate = Int(buckets[bucket])
+            if candidate < 0 { return -1 }
+            let entry = entries[candidate]
+            if entry.hash == hash, Int(entry.nameLength) == name.count {
+                let start = Int(entry.nameStart)
+                var same = true
+                for index in 0..<name.count where namePool[start + index] != CommandTable.lowercased(name[index]) {
+                    same = false
+                    break
+                }
+                if same { return candidate }
+            }
+            bucket = (bucket + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
+
     /// Finds the subcommand `sub` of the container at `parent` (row "parent|sub"); -1 when unknown.
     func findSubcommand(parent: Int, _ sub: CapturedBytes) -> Int {
         guard sub.isComplete, sub.length > 0, parent >= 0, parent < entries.count else { return -1 }

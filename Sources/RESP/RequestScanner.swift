@@ -22,6 +22,7 @@ public struct RequestScanner {
     }
 
     private let limits: RESPLimits
+    private let table: CommandTable
     private var classifier: RequestClassifier
     private var state = State.frameStart
     private var length = LengthParser()
@@ -33,6 +34,7 @@ public struct RequestScanner {
 
     public init(commands: CommandTable, limits: RESPLimits = .valkeyDefaults) {
         self.limits = limits
+        self.table = commands
         self.classifier = RequestClassifier(table: commands)
     }
 
@@ -192,6 +194,12 @@ public struct RequestScanner {
         withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.recordedArguments) { places in
             guard let (end, arguments) = Self.frameWholeMultibulk(bytes, from: start, limits: limits, places: places.baseAddress!)
             else { return nil }
+            offset = end
+            if arguments <= Self.recordedArguments,
+                let request = Self.classifySimple(bytes, places: places.baseAddress!, arguments: arguments, wireBytes: end - start, table: table)
+            {
+                return request
+            }
             classifier.begin(argumentCount: arguments)
             if arguments <= Self.recordedArguments {
                 for argument in 0..<arguments { classify(bytes, at: places[2 * argument], length: places[2 * argument + 1]) }
@@ -205,9 +213,54 @@ public struct RequestScanner {
                     index += length + 2
                 }
             }
-            offset = end
             return classifier.finish(format: .multibulk, wireBytes: end - start, countedBytes: end - start)
         }
+    }
+
+    /// Classifies a framed request whose command is known, has no special effect and finds its keys
+    /// by a plain position range (GET, SET, HSET, LPUSH, INCR, MGET, DEL, BLPOP …: most traffic)
+    /// straight from the buffer, with the answers the classifier would give. nil for anything else,
+    /// which the classifier then takes.
+    @inline(__always)
+    private static func classifySimple(
+        _ bytes: UnsafeRawBufferPointer, places: UnsafeMutablePointer<Int>, arguments: Int, wireBytes: Int, table: CommandTable
+    ) -> ScannedRequest? {
+        let entryIndex = table.find(UnsafeRawBufferPointer(rebasing: bytes[places[0]..<places[0] + places[1]]))
+        guard entryIndex >= 0 else { return nil }
+        let entry = table.entries[entryIndex]
+        guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
+        var keys = KeyOutcome.none
+        var keyCount = 0
+        switch entry.plan {
+        case .none:
+            break
+        case .range(let first, let last, let step):
+            let absoluteLast = last < 0 ? arguments + last : last
+            // getKeysUsingLegacyRangeSpec: a position at or past argc means no keys at all.
+            guard first > 0, absoluteLast < arguments else { break }
+            var firstSlot: HashSlot?
+            var crossSlot = false
+            for argument in stride(from: first, through: absoluteLast, by: max(step, 1)) {
+                var hasher = KeyHasher()
+                let start = places[2 * argument]
+                hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<start + places[2 * argument + 1]]))
+                let slot = hasher.slot
+                keyCount += 1
+                if let firstSlot {
+                    if slot != firstSlot { crossSlot = true }
+                } else {
+                    firstSlot = slot
+                }
+            }
+            if let firstSlot { keys = crossSlot ? .crossSlot(first: firstSlot) : .slot(firstSlot) }
+        default:
+            return nil
+        }
+        let arity = Int(entry.arity)
+        return ScannedRequest(
+            format: .multibulk, wireBytes: wireBytes, countedBytes: wireBytes, argumentCount: arguments,
+            command: .known(entryIndex), arityIsValid: arity >= 0 ? arguments == arity : arguments >= -arity, keys: keys,
+            keyCount: keyCount, effect: .ordinary, isBlocking: entry.flags.contains(.blocking), isWrite: entry.flags.contains(.write))
     }
 
     @inline(__always)

@@ -106,4 +106,29 @@ struct ChunkingPropertyTests {
             #expect(scanReplies(stream, chunks: [split]) == whole)
         }
     }
+
+    /// Every command of the table, with 0 to 6 arguments drawn from keys, hash tags, numbers and
+    /// keywords: scanned whole (the fast paths) and byte by byte (the state machine and the full
+    /// classifier), the results are the same.
+    @Test func fastPathsClassifyEveryCommandLikeTheStateMachine() {
+        let table = CommandTable.builtIn
+        let pool = ["k", "{t}a", "{t}b", "x", "1", "0", "2", "-1", "STORE", "LIMIT", "GET", "BLOCK", "STREAMS", "KEYS", "", "abcdefgh"]
+        var generator = SeededGenerator(seed: 7)
+        var stream: [UInt8] = []
+        var requests = 0
+        for name in table.names where !name.contains("|") {
+            for extra in 0...6 {
+                let spelled = Bool.random(using: &generator) ? name.uppercased() : name
+                let arguments = (0..<extra).map { _ in pool.randomElement(using: &generator)! }
+                stream += RESPEncoder.command([spelled] + arguments)
+                requests += 1
+            }
+        }
+        let whole = scanRequests(stream, table: table)
+        let byteByByte = scanRequests(stream, chunks: Array(repeating: 1, count: stream.count), table: table)
+        #expect(whole.count == requests)
+        #expect(byteByByte.count == requests)
+        let differing = zip(whole, byteByByte).enumerated().filter { $0.element.0 != $0.element.1 }
+        #expect(differing.isEmpty, "\(differing.count) of \(requests) differ; first: \(differing.first.map { "\($0)" } ?? "-")")
+    }
 }
