@@ -58,8 +58,11 @@ struct FailoverFenceTests {
         #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
         #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.pollRoleNow])
         #expect(fence.state == .draining)
-        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [])
+        // Not changed yet: poll again soon rather than at the next role_poll_interval_ms.
+        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [.startTimer(.rolePoll, milliseconds: 10)])
+        #expect(fence.handle(.timerFired(.rolePoll)) == [.pollRoleNow])
         #expect(fence.handle(.roleObserved(primary, runID: "a")) == [.readNodeStats])
+        #expect(fence.handle(.timerFired(.rolePoll)) == [])
         #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
     }
 

@@ -19,7 +19,10 @@ import Ledger
 public struct FailoverFence: Sendable {
     public enum State: String, Sendable, Codable { case live, paused, draining, resetting }
 
-    public enum Timer: Sendable, Equatable { case maxPause, roleChange }
+    /// `rolePoll`: while a pre-fence waits for the role to change, `ROLE` is polled every
+    /// `awaitedRolePollMilliseconds` instead of every `role_poll_interval_ms`, so that clients resume
+    /// soon after the change.
+    public enum Timer: Sendable, Equatable { case maxPause, roleChange, rolePoll }
 
     public enum Event: Sendable, Equatable {
         /// The control connection read the node's role, run id and (when known) version.
@@ -61,15 +64,18 @@ public struct FailoverFence: Sendable {
         public var roleChangeTimeoutMilliseconds: Int
         /// Guard promotions of nodes whose version aborts on the first write after one.
         public var guardsAffectedVersions: Bool
+        /// How often a pre-fence polls `ROLE` while it waits for the role to change.
+        public var awaitedRolePollMilliseconds: Int
 
         public init(
             drainTimeoutMilliseconds: Int = 2000, maxPauseMilliseconds: Int = 5000, roleChangeTimeoutMilliseconds: Int = 10000,
-            guardsAffectedVersions: Bool = true
+            guardsAffectedVersions: Bool = true, awaitedRolePollMilliseconds: Int = 10
         ) {
             self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
             self.maxPauseMilliseconds = maxPauseMilliseconds
             self.roleChangeTimeoutMilliseconds = roleChangeTimeoutMilliseconds
             self.guardsAffectedVersions = guardsAffectedVersions
+            self.awaitedRolePollMilliseconds = awaitedRolePollMilliseconds
         }
     }
 
@@ -143,6 +149,9 @@ public struct FailoverFence: Sendable {
             guard state != .live, !resumedEarly else { return [] }
             resumedEarly = true
             return [.resumeClients]
+        case .timerFired(.rolePoll):
+            guard state == .paused || state == .draining, awaitingRoleChange else { return [] }
+            return [.pollRoleNow]
         case .timerFired(.roleChange):
             guard state == .paused || state == .draining, awaitingRoleChange else { return [] }
             awaitingRoleChange = false
@@ -159,7 +168,11 @@ public struct FailoverFence: Sendable {
         guard previousKind != .unknown, let previousRunID else { return [] }
         let restarted = previousRunID != observedRunID
         let changed = previousKind != observed.kind
-        guard restarted || changed else { return [] }
+        guard restarted || changed else {
+            // A pre-fence still waiting: look again soon.
+            let waiting = awaitingRoleChange && (state == .paused || state == .draining)
+            return waiting ? [.startTimer(.rolePoll, milliseconds: settings.awaitedRolePollMilliseconds)] : []
+        }
         // A restarted node has no replication backlog, so its first write emits nothing to guard.
         let promoted = !restarted && previousKind == .replica && observed.kind == .primary && guardsPromotions
         if promoted { guardingPromotion = true }
