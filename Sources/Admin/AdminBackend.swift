@@ -76,10 +76,7 @@ public enum RawSlotStats: Sendable {
         case .parsed(let stats):
             return stats
         case .bytes(let bytes):
-            guard let (reply, _) = try RESPValueDecoder.decode(bytes[...]) else {
-                throw NodeClient.Failure("CLUSTER SLOT-STATS: the reply ended early (\(bytes.count) bytes)")
-            }
-            return try NodeSlotStats(reply: reply)
+            return try bytes.withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
         }
     }
 }

@@ -112,3 +112,41 @@ struct NodeCountingRulesTests {
         #expect(NodeCountingRules.isRejection(.moved))
     }
 }
+
+@Suite("NodeSlotStats")
+struct NodeSlotStatsTests {
+    static let resp2 = "*2\r\n*2\r\n:0\r\n*8\r\n$9\r\nkey-count\r\n:3\r\n$8\r\ncpu-usec\r\n:12\r\n$16\r\nnetwork-bytes-in\r\n:40\r\n"
+        + "$17\r\nnetwork-bytes-out\r\n:9\r\n*2\r\n:16383\r\n*8\r\n$9\r\nkey-count\r\n:0\r\n$8\r\ncpu-usec\r\n:0\r\n"
+        + "$16\r\nnetwork-bytes-in\r\n:0\r\n$17\r\nnetwork-bytes-out\r\n:0\r\n"
+    static let resp3 = "*1\r\n*2\r\n:7\r\n%2\r\n+key-count\r\n:1\r\n$16\r\nnetwork-bytes-in\r\n:5\r\n"
+    static let statsOff = "*1\r\n*2\r\n:7\r\n*2\r\n$9\r\nkey-count\r\n:1\r\n"
+
+    private static func viaValue(_ text: String) throws -> NodeSlotStats {
+        let (value, _) = try #require(try RESPValueDecoder.decode(Array(text.utf8)[...]))
+        return try NodeSlotStats(reply: value)
+    }
+
+    private static func viaBytes(_ text: String) throws -> NodeSlotStats {
+        try Array(text.utf8).withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
+    }
+
+    @Test("the byte parser reads RESP2 and RESP3 replies as the value parser does", arguments: [resp2, resp3, statsOff, "*0\r\n"])
+    func sameAsValueParser(_ text: String) throws {
+        #expect(try Self.viaBytes(text) == Self.viaValue(text))
+    }
+
+    @Test func fields() throws {
+        let stats = try Self.viaBytes(Self.resp2)
+        #expect(stats.networkStatsEnabled)
+        #expect(stats.rows.first == NodeSlotStat(slot: HashSlot(rawValue: 0)!, keyCount: 3, cpuMicroseconds: 12, networkBytesIn: 40, networkBytesOut: 9))
+        #expect(try !Self.viaBytes(Self.statsOff).networkStatsEnabled)
+    }
+
+    @Test("malformed replies are errors, not guesses", arguments: [
+        "-ERR This instance has cluster support disabled\r\n", "*1\r\n*2\r\n:16384\r\n*0\r\n", "*1\r\n*2\r\n:1\r\n*1\r\n$1\r\na\r\n",
+        "*1\r\n*2\r\n:1\r\n*2\r\n$9\r\nkey-count\r\n:1"
+    ])
+    func malformed(_ text: String) {
+        #expect(throws: NodeSlotStats.ParseError.self) { try Self.viaBytes(text) }
+    }
+}

@@ -124,6 +124,17 @@ public final class ControlLink: @unchecked Sendable {
         }
     }
 
+    /// `CLUSTER SLOT-STATS` over every slot, parsed from the reply's bytes; an error reply (slot
+    /// stats are a cluster-mode command) is reported as such.
+    private static func readSlotStats(_ client: NodeClient) throws -> NodeSlotStats {
+        try client.send(RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]))
+        let bytes = try client.readFrameBytes()
+        if bytes.first == UInt8(ascii: "-") {
+            throw NodeClient.Failure("CLUSTER SLOT-STATS: \(String(decoding: bytes.dropFirst().dropLast(2), as: UTF8.self))")
+        }
+        return try bytes.withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
+    }
+
     private static func expectOK(_ reply: RESPValue, _ what: String) throws {
         guard reply == .simpleString("OK") else { throw NodeClient.Failure("\(what): \(reply)") }
     }
@@ -131,7 +142,7 @@ public final class ControlLink: @unchecked Sendable {
     /// Every slot of the node's shard with its counters.
     public func slotStats() async throws -> NodeSlotStats {
         try await run { client in
-            try NodeSlotStats(reply: client.call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
+            try Self.readSlotStats(client)
         }
     }
 
@@ -144,7 +155,7 @@ public final class ControlLink: @unchecked Sendable {
     /// `slotStats()` for start-up, before anything runs on the loop: blocks the caller.
     public func slotStatsNow() throws -> NodeSlotStats {
         try queue.sync {
-            try perform { try NodeSlotStats(reply: $0.call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383")) }
+            try perform { try Self.readSlotStats($0) }
         }
     }
 

@@ -96,8 +96,18 @@ public final class NodeClient {
 
     /// Reads one complete reply and returns it with the exact bytes it took on the wire.
     public func readFrame() throws -> (value: RESPValue, bytes: [UInt8]) {
+        let bytes = try readFrameBytes()
+        guard let (value, consumed) = try RESPValueDecoder.decode(bytes[...]), consumed == bytes.count else {
+            throw Failure("reply from \(host):\(port) could not be decoded")
+        }
+        return (value, bytes)
+    }
+
+    /// Reads one complete reply and returns its bytes, undecoded (for a reply that has a parser of
+    /// its own, like `CLUSTER SLOT-STATS`).
+    public func readFrameBytes() throws -> [UInt8] {
         // The streaming scanner finds where the frame ends as bytes arrive, so a large reply
-        // (CLUSTER SLOT-STATS over 16384 slots is about 1.5 MB) is decoded once, not once per read.
+        // (CLUSTER SLOT-STATS over 16384 slots is about 1.5 MB) is scanned once, not once per read.
         var scanner = ReplyScanner()
         var scanned = 0
         while true {
@@ -113,12 +123,9 @@ public final class NodeClient {
                 }
             }
             if let end {
-                guard let (value, consumed) = try RESPValueDecoder.decode(received[..<end]), consumed == end else {
-                    throw Failure("reply from \(host):\(port) could not be decoded")
-                }
                 let bytes = Array(received[..<end])
                 received.removeFirst(end)
-                return (value, bytes)
+                return bytes
             }
             try fill()
         }
