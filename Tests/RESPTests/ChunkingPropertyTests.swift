@@ -82,28 +82,26 @@ struct ChunkingPropertyTests {
     /// the request arrives whole or split.
     @Test(arguments: ["*2\r\n$03\r\nGET\r\n$1\r\nk\r\n", "*02\r\n$3\r\nGET\r\n$1\r\nk\r\n", "*1\r\n$+4\r\nPING\r\n"])
     func refusedLengthsFailWhateverTheChunking(_ text: String) {
-        let stream = RESPEncoder.command(["GET", "a"]) + Array(text.utf8)
-        let whole = scanRequests(stream)
-        guard case .malformed = whole.last else {
-            Issue.record("\(text.debugDescription) was accepted: \(whole)")
-            return
-        }
-        for split in 0...stream.count {
-            #expect(scanRequests(stream, chunks: [split]) == whole)
-        }
+        expectSameFailureForEverySplit(RESPEncoder.command(["GET", "a"]) + Array(text.utf8)) { scanRequests($0, chunks: $1) }
     }
 
     /// Replies the node would never send fail at the same byte whether they arrive whole or split.
     @Test(arguments: ["$03\r\nabc\r\n", "$3\r\nabcX\n", "+OK\rX", "$-2\r\n", "*2\r\n$1\r\na\r\n$1\r\nbX\n", "*01\r\n:1\r\n"])
     func malformedRepliesFailWhateverTheChunking(_ text: String) {
-        let stream = Array("+OK\r\n\(text)".utf8)
-        let whole = scanReplies(stream)
+        expectSameFailureForEverySplit(Array("+OK\r\n\(text)".utf8)) { scanReplies($0, chunks: $1) }
+    }
+
+    /// Expects `stream` to end in a failure, and the same results when it is split at any byte.
+    private func expectSameFailureForEverySplit<Value: Equatable>(
+        _ stream: [UInt8], scan: ([UInt8], [Int]?) -> [ScanResult<Value>]
+    ) {
+        let whole = scan(stream, nil)
         guard case .malformed = whole.last else {
-            Issue.record("\(text.debugDescription) was accepted: \(whole)")
+            Issue.record("\(String(decoding: stream, as: UTF8.self).debugDescription) was accepted: \(whole)")
             return
         }
         for split in 0...stream.count {
-            #expect(scanReplies(stream, chunks: [split]) == whole)
+            #expect(scan(stream, [split]) == whole, "split at \(split)")
         }
     }
 
