@@ -25,7 +25,7 @@ public final class LocalValkey: @unchecked Sendable {
         var lastError: (any Error)?
         // A free port can be taken between probing and binding; try a few.
         for _ in 0..<5 {
-            let port = try Self.freePort()
+            let port = try Self.freeClusterPort()
             let arguments = [
                 executable, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf",
@@ -145,6 +145,32 @@ public final class LocalValkey: @unchecked Sendable {
     }
 
     /// Asks the kernel for a free loopback port.
+    /// A free port for a cluster-mode node: at most 55535, with its bus port (+10000) free too.
+    /// Valkey refuses higher ports in cluster mode, and the kernel's free ports (its ephemeral
+    /// range, up to 60999 here) are often higher, so candidates come from below that range.
+    public static func freeClusterPort() throws -> Int {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<200 {
+            let port = Int.random(in: 20_000...32_000, using: &generator)
+            if isFree(port), isFree(port + 10_000) { return port }
+        }
+        throw Failure(description: "no free port pair (port, port + 10000) below 42000")
+    }
+
+    /// Whether a listening socket could bind 127.0.0.1:`port` now.
+    private static func isFree(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = UInt16(port).bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     public static func freePort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure(description: "socket failed") }
