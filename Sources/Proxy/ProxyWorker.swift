@@ -103,20 +103,29 @@ final class ProxyWorker: @unchecked Sendable {
 
     // MARK: async facade
 
-    /// Runs `body` on the loop thread and returns its result.
-    func onLoop<Result: Sendable>(_ body: @escaping @Sendable () -> Result) async -> Result {
+    /// What a pause record query answers once the loop has stopped.
+    private static let stoppedPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
+
+    /// Runs `body` on the loop thread and returns its result. Once the loop has stopped, work is no
+    /// longer run, and this answers `stopped` instead (a caller must never wait forever, and a
+    /// role poll or an admin request can still arrive while the sidecar stops).
+    func onLoop<Result: Sendable>(orIfStopped stopped: Result, _ body: @escaping @Sendable () -> Result) async -> Result {
         await withCheckedContinuation { continuation in
-            loop.execute { continuation.resume(returning: body()) }
+            if !loop.execute({ continuation.resume(returning: body()) }) { continuation.resume(returning: stopped) }
         }
+    }
+
+    func onLoop(_ body: @escaping @Sendable () -> Void) async {
+        await onLoop(orIfStopped: (), body)
     }
 
     /// A consistent copy of the ledger, taken on the loop.
     func snapshot() async -> LedgerSnapshot {
-        await onLoop { self.ledger.snapshot() }
+        await onLoop(orIfStopped: LedgerSnapshot()) { self.ledger.snapshot() }
     }
 
     func connectionCounts() async -> ProxyServer.ConnectionCounts {
-        await onLoop { ProxyServer.ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
+        await onLoop(orIfStopped: ProxyServer.ConnectionCounts(active: 0, accepted: 0, rejected: 0)) { ProxyServer.ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
     }
 
     /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
@@ -130,7 +139,7 @@ final class ProxyWorker: @unchecked Sendable {
     private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
     private var pauseDeadline: LoopTimer?
 
-    func lastPauseRecord() async -> ProxyServer.PauseRecord { await onLoop { self.lastPause } }
+    func lastPauseRecord() async -> ProxyServer.PauseRecord { await onLoop(orIfStopped: Self.stoppedPause) { self.lastPause } }
 
     /// Pauses nest: the fence and an operator (or a fenced reconciliation) may overlap, and clients
     /// resume only when the last of them resumes, or when max pause passes.
@@ -236,7 +245,7 @@ final class ProxyWorker: @unchecked Sendable {
 
     /// Connections whose next command waits for a role check.
     func connectionsAwaitingRoleCheck() async -> Int {
-        await onLoop { self.sessions.values.count { $0.awaitsRoleCheck } }
+        await onLoop(orIfStopped: 0) { self.sessions.values.count { $0.awaitsRoleCheck } }
     }
 
     private func releaseRoleChecks(requestedBefore time: UInt64) {
@@ -253,7 +262,7 @@ final class ProxyWorker: @unchecked Sendable {
     }
 
     func closeEpoch() async -> ProxyServer.EpochCut {
-        await onLoop {
+        await onLoop(orIfStopped: ProxyServer.EpochCut(closedEpoch: 0, ledger: LedgerSnapshot(), carriedOver: [])) {
             let cut = ProxyServer.EpochCut(
                 closedEpoch: self.epochID, ledger: self.ledger.snapshot(),
                 carriedOver: self.sessions.values.filter { $0.inFlightCount > 0 }
@@ -265,12 +274,12 @@ final class ProxyWorker: @unchecked Sendable {
         }
     }
 
-    func currentEpochID() async -> UInt64 { await onLoop { self.epochID } }
+    func currentEpochID() async -> UInt64 { await onLoop(orIfStopped: 0) { self.epochID } }
 
     /// Resumes client reads and returns how long they were paused.
     @discardableResult
     func resumeClientReads() async -> ProxyServer.PauseRecord {
-        await onLoop {
+        await onLoop(orIfStopped: Self.stoppedPause) {
             self.resumeClientReadsOnLoop(expired: false)
             return self.lastPause
         }
@@ -278,14 +287,14 @@ final class ProxyWorker: @unchecked Sendable {
 
     /// Commands forwarded to the node and not answered yet, over all connections.
     func inFlightCount() async -> Int {
-        await onLoop { self.inFlightTotal }
+        await onLoop(orIfStopped: 0) { self.inFlightTotal }
     }
 
     /// Waits until no command is in flight on any connection, or the timeout passed. Meant to be called
     /// while client reads are paused, otherwise new commands keep arriving.
     func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
         await withCheckedContinuation { continuation in
-            loop.execute { [self] in
+            let accepted = loop.execute { [self] in
                 let inFlight = inFlightTotal
                 if inFlight == 0 {
                     continuation.resume(returning: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))
@@ -298,6 +307,8 @@ final class ProxyWorker: @unchecked Sendable {
                     self.finishDrain(waiter, inFlight: self.inFlightTotal)
                 }
             }
+            // Stopped: nothing is in flight any more.
+            if !accepted { continuation.resume(returning: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0)) }
         }
     }
 

@@ -132,13 +132,16 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Thread-safe. Runs `work` on the loop thread soon, after everything queued before it: work
     /// queued from one thread runs in the order it was queued. Work queued after ``stop()`` or
-    /// ``shutdown()`` began is dropped.
-    public func execute(_ work: @escaping @Sendable () -> Void) {
+    /// ``shutdown()`` began is dropped: then this returns false, so that a caller waiting for the
+    /// work can answer otherwise.
+    @discardableResult
+    public func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
         shared.withLock { shared in
-            guard !shared.stopRequested else { return }
+            guard !shared.stopRequested else { return false }
             shared.queue.append(work)
             // Under the lock, so that it never races with the close of `wakeup`.
             if shared.started { uv_async_send(wakeup) }
+            return true
         }
     }
 

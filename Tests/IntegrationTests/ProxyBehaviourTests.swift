@@ -166,6 +166,22 @@ struct ProxyBehaviourTests {
         #expect(await fixture.server.snapshot().total(.node).commands == 80)
     }
 
+    /// A role poll or an admin request can still reach the data plane while it stops; before, the
+    /// work was dropped with its continuation and the caller hung.
+    @Test("after stop, every query answers at once instead of waiting forever", .timeLimit(.minutes(1)))
+    func queriesAfterStop() async throws {
+        let fixture = try ProxiedValkey(major: 9)
+        defer { fixture.stop() }
+        #expect(fixture.server.stop() == 0)
+        await fixture.server.pauseClientReads()
+        await fixture.server.resumeClientReads()
+        await fixture.server.roleChecked(requestedAt: 0, commandsAwaitRoleCheck: false)
+        #expect(await fixture.server.snapshot() == LedgerSnapshot())
+        #expect(await fixture.server.inFlightCount() == 0)
+        #expect(await fixture.server.drain(timeoutMilliseconds: 10_000).drained)
+        #expect(await fixture.server.closeEpoch().carriedOver.isEmpty)
+    }
+
     @Test("a write held for a role check reaches the node only after a ROLE requested after it arrived")
     func roleCheckHoldsWrites() async throws {
         let (polls, poll) = AsyncStream.makeStream(of: Void.self)
