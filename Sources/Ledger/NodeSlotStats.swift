@@ -95,9 +95,20 @@ public struct NodeSlotStats: Equatable, Sendable {
 
     /// Parses the reply straight from its bytes, without building a value tree: the reply for 16384
     /// slots is about 1.5 MB, and the fence reads it while clients wait. Takes exactly the shapes
-    /// `init(reply:)` takes (RESP2 flat field arrays or RESP3 maps); anything else is a `ParseError`.
-    /// Reads the reply at the start of `bytes`; bytes after it are not looked at.
+    /// `init(reply:)` takes (RESP2 flat field arrays or RESP3 maps, integer values). A reply of any
+    /// other shape (a field a later Valkey reports as something else than an integer, say) is
+    /// decoded and read by `init(reply:)` instead, so the two always agree. Reads the reply at the
+    /// start of `bytes`; bytes after it are not looked at.
     public init(replyBytes bytes: UnsafeRawBufferPointer) throws {
+        do {
+            try self.init(plainReplyBytes: bytes)
+        } catch {
+            guard let (value, _) = try RESPValueDecoder.decode(Array(bytes)[...]) else { throw error }
+            try self.init(reply: value)
+        }
+    }
+
+    private init(plainReplyBytes bytes: UnsafeRawBufferPointer) throws {
         var cursor = ReplyCursor(bytes: bytes)
         let entries = try cursor.header("*")
         var rows: [NodeSlotStat] = []
