@@ -61,6 +61,34 @@ func crc16Step(_ crc: UInt16, _ byte: UInt8, _ table: UnsafePointer<UInt16>) -> 
     (crc &<< 8) ^ table[Int(UInt8(truncatingIfNeeded: crc &>> 8) ^ byte)]
 }
 
+/// The CRC of `bytes[start..<end]` continued from `crc`, two bytes per step: for x = crc ^ (b0 b1),
+/// the CRC after both bytes is `pairTable[x >> 8] ^ table[x & 0xFF]` (CRC is linear, and the pair
+/// table folds the first byte through a second step).
+@inline(__always)
+func crc16(_ crc: UInt16, _ bytes: UnsafeRawBufferPointer, from start: Int, to end: Int) -> UInt16 {
+    let table = crc16TablePointer
+    let pairTable = crc16PairTablePointer
+    var crc = crc
+    var index = start
+    while index &+ 1 < end {
+        let x = crc ^ (UInt16(bytes[index]) &<< 8 | UInt16(bytes[index &+ 1]))
+        crc = pairTable[Int(x &>> 8)] ^ table[Int(x & 0xFF)]
+        index &+= 2
+    }
+    if index < end { crc = crc16Step(crc, bytes[index], table) }
+    return crc
+}
+
+/// Entry i: the CRC of byte i followed by a zero byte, from 0; see `crc16(_:_:from:to:)`.
+nonisolated(unsafe) let crc16PairTablePointer: UnsafePointer<UInt16> = {
+    let table = UnsafeMutablePointer<UInt16>.allocate(capacity: 256)
+    for index in 0..<256 {
+        let once = crc16TablePointer[index]
+        table[index] = ((once & 0xFF) &<< 8) ^ crc16TablePointer[Int(once &>> 8)]
+    }
+    return UnsafePointer(table)
+}()
+
 /// 256-entry lookup table for polynomial 0x1021, built once and never freed. A raw pointer rather
 /// than an array: the per-byte lookup then has no bounds check and no retain.
 nonisolated(unsafe) let crc16TablePointer: UnsafePointer<UInt16> = {

@@ -20,31 +20,41 @@ public struct KeyHasher: Sendable {
 
     public init() {}
 
-    /// Feeds the next bytes of the key. The CRC table is looked up once per call, not once per byte:
-    /// this runs for every key byte that crosses the proxy. While no `{` has been seen (most keys
-    /// have no hash tag) the CRC stays in a register and each byte costs a table step and a compare;
-    /// from a `{` on, the per-byte state machine takes over.
+    /// Feeds the next bytes of the key; this runs for every key byte that crosses the proxy. Until a
+    /// `{` appears (most keys have none) the whole-key CRC runs two bytes per table step over
+    /// everything up to and including it, found eight bytes at a time; from there the per-byte
+    /// state machine takes over.
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        let table = crc16TablePointer
-        var index = 0
         let count = bytes.count
+        var index = 0
         if phase == .searching {
-            var crc = wholeCRC
-            while index < count {
-                let byte = bytes[index]
-                index += 1
-                crc = crc16Step(crc, byte, table)
-                if byte == UInt8(ascii: "{") {
-                    phase = .inTag
-                    break
-                }
-            }
-            wholeCRC = crc
+            let brace = Self.firstBrace(bytes)
+            let end = brace < count ? brace + 1 : count
+            wholeCRC = crc16(wholeCRC, bytes, from: 0, to: end)
+            if brace == count { return }
+            phase = .inTag
+            index = end
         }
+        let table = crc16TablePointer
         while index < count, phase != .tagClosed {
             update(bytes[index], table: table)
             index += 1
         }
+    }
+
+    /// The index of the first `{` in `bytes`, or `bytes.count`.
+    @inline(__always)
+    private static func firstBrace(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var index = 0
+        let count = bytes.count
+        // A word has a `{` byte when word ^ 0x7B… has a zero byte (the classic has-zero-byte test).
+        while index &+ 8 <= count {
+            let word = bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ 0x7B7B_7B7B_7B7B_7B7B
+            if (word &- 0x0101_0101_0101_0101) & ~word & 0x8080_8080_8080_8080 != 0 { break }
+            index &+= 8
+        }
+        while index < count, bytes[index] != UInt8(ascii: "{") { index &+= 1 }
+        return index
     }
 
     @inline(__always)
