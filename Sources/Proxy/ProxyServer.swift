@@ -78,11 +78,17 @@ public final class ProxyServer: Sendable {
 
     // MARK: ledger
 
+    /// Asks every worker in turn; the answers come in worker order.
+    private func eachWorker<Answer: Sendable>(_ ask: (ProxyWorker) async -> Answer) async -> [Answer] {
+        var answers: [Answer] = []
+        answers.reserveCapacity(workers.count)
+        for worker in workers { answers.append(await ask(worker)) }
+        return answers
+    }
+
     /// The ledger: every worker's shard, merged.
     public func snapshot() async -> LedgerSnapshot {
-        var merged = LedgerSnapshot()
-        for worker in workers { merged.merge(await worker.snapshot()) }
-        return merged
+        await eachWorker { await $0.snapshot() }.reduce(into: LedgerSnapshot()) { $0.merge($1) }
     }
 
     public struct ConnectionCounts: Sendable, Equatable {
@@ -109,9 +115,7 @@ public final class ProxyServer: Sendable {
 
     /// Connection counts of each worker, in worker order.
     public func perWorkerConnectionCounts() async -> [ConnectionCounts] {
-        var counts: [ConnectionCounts] = []
-        for worker in workers { counts.append(await worker.connectionCounts()) }
-        return counts
+        await eachWorker { await $0.connectionCounts() }
     }
 
     /// The cut at the end of an epoch: the ledger as it stands, then zeroed, and the commands still in
@@ -124,8 +128,7 @@ public final class ProxyServer: Sendable {
 
     public func closeEpoch() async -> EpochCut {
         var merged = EpochCut(closedEpoch: 0, ledger: LedgerSnapshot(), carriedOver: [])
-        for worker in workers {
-            let cut = await worker.closeEpoch()
+        for cut in await eachWorker({ await $0.closeEpoch() }) {
             merged.closedEpoch = max(merged.closedEpoch, cut.closedEpoch)
             merged.ledger.merge(cut.ledger)
             merged.carriedOver += cut.carriedOver
@@ -166,15 +169,11 @@ public final class ProxyServer: Sendable {
     /// Resumes client reads and returns how long they were paused.
     @discardableResult
     public func resumeClientReads() async -> PauseRecord {
-        var records: [PauseRecord] = []
-        for worker in workers { records.append(await worker.resumeClientReads()) }
-        return PauseRecord(combining: records)
+        PauseRecord(combining: await eachWorker { await $0.resumeClientReads() })
     }
 
     public func lastPauseRecord() async -> PauseRecord {
-        var records: [PauseRecord] = []
-        for worker in workers { records.append(await worker.lastPauseRecord()) }
-        return PauseRecord(combining: records)
+        PauseRecord(combining: await eachWorker { await $0.lastPauseRecord() })
     }
 
     /// Ends the pauses that workers took themselves when a command that resets the node passed
@@ -215,9 +214,7 @@ public final class ProxyServer: Sendable {
 
     /// Commands forwarded to the node and not answered yet, over all connections.
     public func inFlightCount() async -> Int {
-        var total = 0
-        for worker in workers { total += await worker.inFlightCount() }
-        return total
+        await eachWorker { await $0.inFlightCount() }.reduce(0, +)
     }
 
     // MARK: promotion guard
@@ -242,9 +239,7 @@ public final class ProxyServer: Sendable {
 
     /// Connections whose next command waits for a role check.
     public func connectionsAwaitingRoleCheck() async -> Int {
-        var total = 0
-        for worker in workers { total += await worker.connectionsAwaitingRoleCheck() }
-        return total
+        await eachWorker { await $0.connectionsAwaitingRoleCheck() }.reduce(0, +)
     }
 }
 

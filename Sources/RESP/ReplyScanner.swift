@@ -190,7 +190,9 @@ public struct ReplyScanner {
                 isNull = true
                 index += 4
             } else {
-                guard let length = Self.plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                guard let length = plainLength(bytes, at: &index, strictNewline: true), length <= limits.maxBulkLength else {
+                    return nil
+                }
                 index += length
                 guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
                 index += 2
@@ -212,7 +214,8 @@ public struct ReplyScanner {
     @inline(__always)
     private mutating func wholeFlatAggregate(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
         var index = start + 1
-        guard let elements = Self.plainLength(bytes, at: &index, limit: limits.maxMultibulkLength), elements > 0 else { return nil }
+        guard let elements = plainLength(bytes, at: &index, strictNewline: true), elements > 0, elements <= limits.maxMultibulkLength
+        else { return nil }
         var offsetSum = 0
         var name: Range<Int>?
         var channel: Range<Int>?
@@ -222,7 +225,9 @@ public struct ReplyScanner {
             let content: Range<Int>
             if type == UInt8(ascii: "$") {
                 index += 1
-                guard let length = Self.plainLength(bytes, at: &index, limit: limits.maxBulkLength) else { return nil }
+                guard let length = plainLength(bytes, at: &index, strictNewline: true), length <= limits.maxBulkLength else {
+                    return nil
+                }
                 content = index..<index + length
                 index += length
             } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
@@ -255,27 +260,6 @@ public struct ReplyScanner {
         return ScannedReply(
             wireBytes: index - start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
             simple: nil, pubSub: pubSub, channelSlot: channelSlot, elementCount: elements, elementEndOffsetSum: offsetSum)
-    }
-
-    /// 1–18 digits without a leading zero (a lone `0` is fine), at most `limit`, then `\r\n`, all
-    /// inside `bytes`: moves `index` past the `\n`. nil for anything else.
-    @inline(__always)
-    private static func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limit: Int) -> Int? {
-        var position = index
-        var value = 0
-        let end = min(bytes.count, index + 19)
-        while position < end {
-            let digit = bytes[position] &- 48
-            guard digit < 10 else { break }
-            if position > index, value == 0 { return nil }  // a leading zero
-            value = value &* 10 &+ Int(digit)
-            position += 1
-        }
-        let digits = position - index
-        guard digits > 0, digits <= 18, value <= limit, position + 1 < bytes.count, bytes[position] == 13, bytes[position + 1] == 10
-        else { return nil }
-        index = position + 2
-        return value
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedReply> {

@@ -205,10 +205,10 @@ public struct RequestScanner {
                 for argument in 0..<arguments { classify(bytes, at: places[2 * argument], length: places[2 * argument + 1]) }
             } else {
                 var index = start + 1
-                _ = Self.plainLength(bytes, at: &index)
+                _ = plainLength(bytes, at: &index, strictNewline: false)
                 for _ in 0..<arguments {
                     index += 1
-                    let length = Self.plainLength(bytes, at: &index)!
+                    let length = plainLength(bytes, at: &index, strictNewline: false)!
                     classify(bytes, at: index, length: length)
                     index += length + 2
                 }
@@ -279,13 +279,13 @@ public struct RequestScanner {
         _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, places: UnsafeMutablePointer<Int>
     ) -> (end: Int, arguments: Int)? {
         var index = start + 1
-        guard let arguments = plainLength(bytes, at: &index), arguments > 0, arguments <= limits.maxMultibulkLength else {
-            return nil
-        }
+        guard let arguments = plainLength(bytes, at: &index, strictNewline: false), arguments > 0,
+            arguments <= limits.maxMultibulkLength
+        else { return nil }
         for argument in 0..<arguments {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
             index += 1
-            guard let length = plainLength(bytes, at: &index), length <= limits.maxBulkLength else { return nil }
+            guard let length = plainLength(bytes, at: &index, strictNewline: false), length <= limits.maxBulkLength else { return nil }
             if argument < recordedArguments {
                 places[2 * argument] = index
                 places[2 * argument + 1] = length
@@ -294,29 +294,6 @@ public struct RequestScanner {
             guard index <= bytes.count else { return nil }
         }
         return (index, arguments)
-    }
-
-    /// Digits up to `\r`, then the byte after it (not checked, as the node does not): moves `index`
-    /// past both. nil if not 1–18 digits without a leading zero (a lone `0` is fine), or if the line
-    /// does not end inside `bytes`.
-    @inline(__always)
-    private static func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int) -> Int? {
-        var position = index
-        var value = 0
-        let limit = min(bytes.count, index + 19)
-        while position < limit {
-            let byte = bytes[position]
-            if byte == 13 { break }
-            let digit = byte &- 48
-            guard digit < 10 else { return nil }
-            if position > index, value == 0 { return nil }  // a leading zero
-            value = value &* 10 &+ Int(digit)
-            position += 1
-        }
-        let digits = position - index
-        guard digits > 0, digits <= 18, position + 1 < bytes.count, bytes[position] == 13 else { return nil }
-        index = position + 2
-        return value
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedRequest> {

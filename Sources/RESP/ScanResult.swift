@@ -36,3 +36,26 @@ public enum ProtocolViolation: Error, Equatable, Sendable {
     /// `.` (end of a streamed aggregate) outside of one, or a streamed-string chunk not starting with `;`.
     case unexpectedEnd
 }
+
+/// A length as the scanners' fast paths take it: 1–18 digits without a leading zero (a lone `0` is
+/// fine), then `\r` and one more byte, all inside `bytes`; moves `index` past them. The byte after
+/// `\r` must be `\n` when `strictNewline` (replies); requests skip it unchecked, as the node does.
+/// nil for anything else: the state machine then decides.
+@inline(__always)
+func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNewline: Bool) -> Int? {
+    var position = index
+    var value = 0
+    let end = min(bytes.count, index &+ 19)
+    while position < end {
+        let digit = bytes[position] &- 48
+        guard digit < 10 else { break }
+        if position > index, value == 0 { return nil }  // a leading zero
+        value = value &* 10 &+ Int(digit)
+        position &+= 1
+    }
+    let digits = position &- index
+    guard digits > 0, digits <= 18, position &+ 1 < bytes.count, bytes[position] == 13 else { return nil }
+    if strictNewline, bytes[position &+ 1] != 10 { return nil }
+    index = position &+ 2
+    return value
+}
