@@ -96,46 +96,37 @@ public struct NodeReader: Sendable {
     }
 
     public func call(_ arguments: [String]) async throws -> RESPValue {
-        let (host, port, timeout) = (host, port, timeoutMilliseconds)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(
-                    with: Result {
-                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
-                        defer { client.close() }
-                        return try client.call(arguments)
-                    })
-            }
-        }
+        try await withClient { try $0.call(arguments) }
     }
 
-    /// Sends `CLUSTER SLOT-STATS` then `QUIT`, and reads until the node closes: one raw read of the
-    /// whole reply, with no decoding on the way (decoding a partial reply again at every chunk made
-    /// this read take over a second).
+    /// `CLUSTER SLOT-STATS` over every slot, as read: the reply's bytes, parsed later (outside a
+    /// fenced reconciliation's pause).
     public func slotStats() async throws -> RawSlotStats {
-        let (host, port, timeout) = (host, port, timeoutMilliseconds)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(
-                    with: Result {
-                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
-                        defer { client.close() }
-                        try client.send(
-                            RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]) + RESPEncoder.command(["QUIT"]))
-                        return .bytes(try client.readUntilClosed())
-                    })
-            }
+        try await withClient { client in
+            try client.send(RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]))
+            return .bytes(try client.readFrameBytes())
         }
     }
 
     public func replicas() async throws -> Int {
         let reply = try await call(["INFO", "replication"])
         guard case .bulkString(let bytes) = reply else { throw NodeClient.Failure("INFO replication answered \(reply)") }
-        for line in String(decoding: bytes, as: UTF8.self).split(whereSeparator: \.isNewline)
-        where line.hasPrefix("connected_slaves:") {
-            if let count = Int(line.dropFirst("connected_slaves:".count)) { return count }
+        return ReplicationInfo(infoReplication: String(decoding: bytes, as: UTF8.self)).connectedReplicas
+    }
+
+    /// Runs `body` on a fresh connection to the node, on the reader's queue, and closes it.
+    private func withClient<Answer: Sendable>(_ body: @escaping @Sendable (NodeClient) throws -> Answer) async throws -> Answer {
+        let (host, port, timeout) = (host, port, timeoutMilliseconds)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
+                        defer { client.close() }
+                        return try body(client)
+                    })
+            }
         }
-        return 0
     }
 
     public func role() async throws -> String {
