@@ -66,6 +66,13 @@ public struct CommandTable: Sendable {
         var plan: KeyPlan
         var flags: Flags
         var special: Special
+
+        /// Valkey's arity rule: positive, exactly that many arguments; negative, at least |arity|
+        /// (the command name included).
+        @inline(__always)
+        func accepts(argumentCount: Int) -> Bool {
+            arity >= 0 ? argumentCount == Int(arity) : argumentCount >= -Int(arity)
+        }
     }
 
     /// A command as described to the table's initialisers.

@@ -26,6 +26,15 @@ public enum KeyPlan: Equatable, Sendable {
     /// A container command (OBJECT, CLIENT, XINFO ...): the plan of the subcommand named by argv[1].
     case subcommand
 
+    /// `getKeysUsingLegacyRangeSpec` for a request of `argumentCount` arguments: the positions of
+    /// `.range(first, last, step)` with a negative `last` resolved, or nil when it names no key (a
+    /// position at or past argc means no keys at all).
+    static func legacyRange(first: Int, last: Int, step: Int, argumentCount: Int) -> (first: Int, last: Int, step: Int)? {
+        let absoluteLast = last < 0 ? argumentCount + last : last
+        guard first > 0, absoluteLast < argumentCount else { return nil }
+        return (first, absoluteLast, max(step, 1))
+    }
+
     /// The native plan Valkey's `db.c` uses for `name` (lowercase), or nil when the command has no
     /// native key procedure (or only one that reports key flags, like SET and BITFIELD).
     static func native(for name: String) -> KeyPlan? {

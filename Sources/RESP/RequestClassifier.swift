@@ -34,9 +34,7 @@ struct RequestClassifier {
     private var rangeFirst = 0
     private var rangeLast = -1
     private var rangeStep = 1
-    private var keyCount = 0
-    private var firstSlot: HashSlot?
-    private var crossSlot = false
+    private var keys = KeySlots()
 
     private var deferredIndex = -1
     private var deferredSlot: HashSlot?
@@ -64,9 +62,7 @@ struct RequestClassifier {
         rangeFirst = 0
         rangeLast = -1
         rangeStep = 1
-        keyCount = 0
-        firstSlot = nil
-        crossSlot = false
+        keys = KeySlots()
         deferredIndex = -1
         deferredSlot = nil
         deferredActive = false
@@ -123,7 +119,7 @@ struct RequestClassifier {
     mutating func endArgument() {
         switch target {
         case .none: break
-        case .definite: addKey(hasher.slot)
+        case .definite: keys.add(hasher.slot)
         case .deferred: deferredSlot = hasher.slot
         }
         let current = index
@@ -160,15 +156,6 @@ struct RequestClassifier {
         if current == tokenIndex { applyToken(at: current, plan: entry.plan) }
     }
 
-    private mutating func addKey(_ slot: HashSlot) {
-        keyCount += 1
-        if let firstSlot {
-            if slot != firstSlot { crossSlot = true }
-        } else {
-            firstSlot = slot
-        }
-    }
-
     private mutating func setRange(first: Int, last: Int, step: Int) {
         rangeFirst = first
         rangeLast = last
@@ -181,9 +168,9 @@ struct RequestClassifier {
         case .none, .subcommand:
             break
         case .range(let first, let last, let step):
-            let absoluteLast = last < 0 ? argc + last : last
-            // getKeysUsingLegacyRangeSpec: a position at or past argc means no keys at all.
-            if first > 0, absoluteLast < argc { setRange(first: first, last: absoluteLast, step: step) }
+            if let range = KeyPlan.legacyRange(first: first, last: last, step: step, argumentCount: argc) {
+                setRange(first: range.first, last: range.last, step: range.step)
+            }
         case .keyCount(let count, _, _, let store):
             countIndex = count
             if store > 0 { deferredIndex = store }
@@ -283,18 +270,11 @@ struct RequestClassifier {
                 command: .unknown, arityIsValid: false, keys: .none, keyCount: 0, effect: .ordinary,
                 isBlocking: false, isWrite: false)
         }
-        if deferredActive, let deferredSlot { addKey(deferredSlot) }
-        let arity = Int(entry.arity)
-        let arityIsValid = arity >= 0 ? argc == arity : argc >= -arity
-        let keys: KeyOutcome
-        if let firstSlot {
-            keys = crossSlot ? .crossSlot(first: firstSlot) : .slot(firstSlot)
-        } else {
-            keys = .none
-        }
+        if deferredActive, let deferredSlot { keys.add(deferredSlot) }
+        let arityIsValid = entry.accepts(argumentCount: argc)
         return ScannedRequest(
             format: format, wireBytes: wireBytes, countedBytes: countedBytes, argumentCount: argc,
-            command: .known(entryIndex), arityIsValid: arityIsValid, keys: keys, keyCount: keyCount,
+            command: .known(entryIndex), arityIsValid: arityIsValid, keys: keys.outcome, keyCount: keys.count,
             effect: arityIsValid
                 ? Self.effect(of: entry, argc: argc, helloVersion: helloVersion, replyMode: replyMode, shebang: shebang) : .ordinary,
             isBlocking: entry.flags.contains(.blocking) || (entry.flags.contains(.blockingWithToken) && blockOption),

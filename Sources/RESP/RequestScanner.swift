@@ -229,38 +229,25 @@ public struct RequestScanner {
         guard entryIndex >= 0 else { return nil }
         let entry = table.entries[entryIndex]
         guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
-        var keys = KeyOutcome.none
-        var keyCount = 0
+        var keys = KeySlots()
         switch entry.plan {
         case .none:
             break
         case .range(let first, let last, let step):
-            let absoluteLast = last < 0 ? arguments + last : last
-            // getKeysUsingLegacyRangeSpec: a position at or past argc means no keys at all.
-            guard first > 0, absoluteLast < arguments else { break }
-            var firstSlot: HashSlot?
-            var crossSlot = false
-            for argument in stride(from: first, through: absoluteLast, by: max(step, 1)) {
+            guard let range = KeyPlan.legacyRange(first: first, last: last, step: step, argumentCount: arguments) else { break }
+            for argument in stride(from: range.first, through: range.last, by: range.step) {
                 var hasher = KeyHasher()
                 let start = places[2 * argument]
                 hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<start + places[2 * argument + 1]]))
-                let slot = hasher.slot
-                keyCount += 1
-                if let firstSlot {
-                    if slot != firstSlot { crossSlot = true }
-                } else {
-                    firstSlot = slot
-                }
+                keys.add(hasher.slot)
             }
-            if let firstSlot { keys = crossSlot ? .crossSlot(first: firstSlot) : .slot(firstSlot) }
         default:
             return nil
         }
-        let arity = Int(entry.arity)
         return ScannedRequest(
             format: .multibulk, wireBytes: wireBytes, countedBytes: wireBytes, argumentCount: arguments,
-            command: .known(entryIndex), arityIsValid: arity >= 0 ? arguments == arity : arguments >= -arity, keys: keys,
-            keyCount: keyCount, effect: .ordinary, isBlocking: entry.flags.contains(.blocking), isWrite: entry.flags.contains(.write))
+            command: .known(entryIndex), arityIsValid: entry.accepts(argumentCount: arguments), keys: keys.outcome,
+            keyCount: keys.count, effect: .ordinary, isBlocking: entry.flags.contains(.blocking), isWrite: entry.flags.contains(.write))
     }
 
     @inline(__always)

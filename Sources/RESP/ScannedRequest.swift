@@ -59,6 +59,29 @@ public enum KeyOutcome: Hashable, Sendable {
     case crossSlot(first: HashSlot)
 }
 
+/// The slots of a request's keys as they are found, in Valkey's order: how many, the first one's,
+/// and whether any other differs.
+struct KeySlots {
+    private(set) var count = 0
+    private var first: HashSlot?
+    private var crossSlot = false
+
+    @inline(__always)
+    mutating func add(_ slot: HashSlot) {
+        count += 1
+        if let first {
+            if slot != first { crossSlot = true }
+        } else {
+            first = slot
+        }
+    }
+
+    var outcome: KeyOutcome {
+        guard let first else { return .none }
+        return crossSlot ? .crossSlot(first: first) : .slot(first)
+    }
+}
+
 extension ScannedRequest {
     /// The node may propagate something to replicas when it runs this: a write, a script or function
     /// (which may call writes), or EXEC (which runs the queued writes).
