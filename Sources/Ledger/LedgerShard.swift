@@ -37,26 +37,17 @@ public final class LedgerShard {
 
     @inline(__always)
     public func recordWire(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
-        let counters = wireSlots + Int(slot.rawValue)
-        counters.pointee.commands &+= commands
-        counters.pointee.bytesIn &+= UInt64(bytesIn)
-        counters.pointee.bytesOut &+= UInt64(bytesOut)
+        (wireSlots + Int(slot.rawValue)).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
     @inline(__always)
     public func recordWire(bucket: Bucket, commands: UInt64, bytesIn: Int, bytesOut: Int) {
-        let counters = wireBuckets + bucket.rawValue
-        counters.pointee.commands &+= commands
-        counters.pointee.bytesIn &+= UInt64(bytesIn)
-        counters.pointee.bytesOut &+= UInt64(bytesOut)
+        (wireBuckets + bucket.rawValue).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
     @inline(__always)
     public func recordNode(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
-        let counters = nodeSlots + Int(slot.rawValue)
-        counters.pointee.commands &+= commands
-        counters.pointee.bytesIn &+= UInt64(bytesIn)
-        counters.pointee.bytesOut &+= UInt64(bytesOut)
+        (nodeSlots + Int(slot.rawValue)).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
     @inline(__always)

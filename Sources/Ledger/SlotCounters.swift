@@ -22,6 +22,14 @@ public struct SlotCounters: Equatable, Sendable, Codable {
     }
 
     public static func += (lhs: inout SlotCounters, rhs: SlotCounters) { lhs = lhs + rhs }
+
+    /// Adds one record in place (the ledger's hot path).
+    @inline(__always)
+    mutating func add(commands: UInt64, bytesIn: Int, bytesOut: Int) {
+        self.commands &+= commands
+        self.bytesIn &+= UInt64(bytesIn)
+        self.bytesOut &+= UInt64(bytesOut)
+    }
 }
 
 /// Traffic that belongs to no slot, kept in the `wire` view so that the wire view adds up to every
