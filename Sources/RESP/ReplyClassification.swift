@@ -14,7 +14,9 @@ public struct ScannedReply: Equatable, Sendable {
     /// A top-level array or push whose first element is a bulk/simple string naming a pub/sub
     /// message kind (case-insensitive).
     public var pubSub: PubSubMessageKind?
-    /// When `pubSub` is set and the second element is a bulk/simple string: its hash slot.
+    /// When `pubSub` is sharded (`smessage`, `ssubscribe`, `sunsubscribe`) and the second element
+    /// is a bulk/simple string: the channel's hash slot. Other kinds leave it nil, so a classic
+    /// fan-out does not hash its channel once per delivered message.
     public var channelSlot: HashSlot?
     /// Top-level aggregate element count (maps: 2 × pairs; streamed aggregates: counted).
     public var elementCount: Int
@@ -132,18 +134,46 @@ public enum PubSubMessageKind: Equatable, Sendable {
     case message, pmessage, smessage, pong, invalidate
 
     init?(name: CapturedBytes) {
-        if name.equals("message") { self = .message }
-        else if name.equals("smessage") { self = .smessage }
-        else if name.equals("pmessage") { self = .pmessage }
-        else if name.equals("subscribe") { self = .subscribe }
-        else if name.equals("unsubscribe") { self = .unsubscribe }
-        else if name.equals("psubscribe") { self = .psubscribe }
-        else if name.equals("punsubscribe") { self = .punsubscribe }
-        else if name.equals("ssubscribe") { self = .ssubscribe }
-        else if name.equals("sunsubscribe") { self = .sunsubscribe }
-        else if name.equals("pong") { self = .pong }
-        else if name.equals("invalidate") { self = .invalidate }
-        else { return nil }
+        guard name.isComplete, let kind = Self.named(length: name.length, { name[$0] }) else { return nil }
+        self = kind
+    }
+
+    /// The kind named by `bytes` (a name still in the read buffer), as `init(name:)` finds it.
+    @inline(__always)
+    init?(name bytes: UnsafeRawBufferPointer) {
+        guard let kind = Self.named(length: bytes.count, { bytes[$0] }) else { return nil }
+        self = kind
+    }
+
+    /// Sharded pub/sub frames: the node counts them to their channel's slot.
+    public var isSharded: Bool { self == .smessage || self == .ssubscribe || self == .sunsubscribe }
+
+    /// The kind whose name (case-insensitive) is the `length` bytes read through `byte`. The length
+    /// and at most one byte leave a single candidate, which one comparison confirms: a fan-out
+    /// classifies every message it delivers. (`byte | 0x20` equals a lowercase letter exactly
+    /// when the byte is that letter in either case, and every name is letters only.)
+    @inline(__always)
+    private static func named(length: Int, _ byte: (Int) -> UInt8) -> PubSubMessageKind? {
+        let kind: PubSubMessageKind
+        let token: StaticString
+        switch length {
+        case 4: (kind, token) = (.pong, "pong")
+        case 7: (kind, token) = (.message, "message")
+        case 8: (kind, token) = byte(0) | 0x20 == UInt8(ascii: "s") ? (.smessage, "smessage") : (.pmessage, "pmessage")
+        case 9: (kind, token) = (.subscribe, "subscribe")
+        case 10:
+            switch byte(0) | 0x20 {
+            case UInt8(ascii: "s"): (kind, token) = (.ssubscribe, "ssubscribe")
+            case UInt8(ascii: "p"): (kind, token) = (.psubscribe, "psubscribe")
+            default: (kind, token) = (.invalidate, "invalidate")
+            }
+        case 11: (kind, token) = (.unsubscribe, "unsubscribe")
+        case 12: (kind, token) = byte(0) | 0x20 == UInt8(ascii: "s") ? (.sunsubscribe, "sunsubscribe") : (.punsubscribe, "punsubscribe")
+        default: return nil
+        }
+        let letters = token.utf8Start
+        for index in 0..<length where byte(index) | 0x20 != letters[index] { return nil }
+        return kind
     }
 }
 

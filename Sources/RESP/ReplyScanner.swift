@@ -217,43 +217,49 @@ public struct ReplyScanner {
         guard let elements = plainLength(bytes, at: &index, strictNewline: true), elements > 0, elements <= limits.maxMultibulkLength
         else { return nil }
         var offsetSum = 0
-        var name: Range<Int>?
-        var channel: Range<Int>?
+        // The first two string elements (name, channel) as start and length; -1: not a string.
+        var nameStart = -1
+        var nameLength = 0
+        var channelStart = -1
+        var channelLength = 0
         for element in 0..<elements {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
-            let content: Range<Int>
+            let contentStart: Int
             if type == UInt8(ascii: "$") {
-                index += 1
+                index &+= 1
                 guard let length = plainLength(bytes, at: &index, strictNewline: true), length <= limits.maxBulkLength else {
                     return nil
                 }
-                content = index..<index + length
-                index += length
+                contentStart = index
+                index &+= length
             } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
-                var end = index + 1
-                while end < bytes.count, bytes[end] != 13 { end += 1 }
-                content = index + 1..<end
-                index = end
+                contentStart = index &+ 1
+                index = contentStart
+                while index < bytes.count, bytes[index] != 13 { index &+= 1 }
             } else {
                 return nil
             }
-            guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
-            index += 2
-            offsetSum += index - start
+            guard index &+ 1 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10 else { return nil }
             if type != UInt8(ascii: ":") {
-                if element == 0 { name = content } else if element == 1 { channel = content }
+                if element == 0 {
+                    nameStart = contentStart
+                    nameLength = index &- contentStart
+                } else if element == 1 {
+                    channelStart = contentStart
+                    channelLength = index &- contentStart
+                }
             }
+            index &+= 2
+            offsetSum &+= index &- start
         }
         var pubSub: PubSubMessageKind?
         var channelSlot: HashSlot?
-        if let name {
-            capture.reset()
-            capture.append(UnsafeRawBufferPointer(rebasing: bytes[name]))
-            pubSub = PubSubMessageKind(name: capture)
-            if pubSub != nil, let channel {
+        if nameStart >= 0 {
+            pubSub = PubSubMessageKind(name: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameStart &+ nameLength]))
+            if pubSub?.isSharded == true, channelStart >= 0 {
                 var channelHasher = KeyHasher()
-                channelHasher.update(UnsafeRawBufferPointer(rebasing: bytes[channel]))
+                channelHasher.update(UnsafeRawBufferPointer(rebasing: bytes[channelStart..<channelStart &+ channelLength]))
                 channelSlot = channelHasher.slot
             }
         }
@@ -299,7 +305,7 @@ public struct ReplyScanner {
                 role = .topLevel
             } else if atTopElement, isString, topType == .array || topType == .push, elementCount == 0 {
                 role = .pubSubName
-            } else if atTopElement, isString, pubSub != nil, elementCount == 1 {
+            } else if atTopElement, isString, pubSub?.isSharded == true, elementCount == 1 {
                 role = .channel
             } else {
                 role = .none

@@ -41,8 +41,25 @@ public enum ProtocolViolation: Error, Equatable, Sendable {
 /// fine), then `\r` and one more byte, all inside `bytes`; moves `index` past them. The byte after
 /// `\r` must be `\n` when `strictNewline` (replies); requests skip it unchecked, as the node does.
 /// nil for anything else: the state machine then decides.
+///
+/// One or two digits, nearly every length on the wire, are read without the loop; anything else,
+/// including a two-digit length with a leading zero, goes through it.
 @inline(__always)
 func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNewline: Bool) -> Int? {
+    if index &+ 3 < bytes.count {
+        let first = bytes[index] &- 48
+        let second = bytes[index &+ 1]
+        if first < 10, second == 13 {
+            if strictNewline, bytes[index &+ 2] != 10 { return nil }
+            index &+= 3
+            return Int(first)
+        }
+        if first &- 1 < 9, second &- 48 < 10, bytes[index &+ 2] == 13 {
+            if strictNewline, bytes[index &+ 3] != 10 { return nil }
+            index &+= 4
+            return Int(first) &* 10 &+ Int(second &- 48)
+        }
+    }
     var position = index
     var value = 0
     let end = min(bytes.count, index &+ 19)
