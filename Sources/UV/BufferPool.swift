@@ -12,8 +12,9 @@
 /// ```
 ///
 /// Invariants: `0 <= cached <= maxCached`, `outstanding >= 0`; after every stream on the loop has
-/// closed, `outstanding == 0`. The free list never allocates after its first use: its capacity is
-/// reserved up front.
+/// closed, `outstanding == 0`. The free list is intrusive: a cached chunk's first 8 bytes point to
+/// the next cached chunk, so taking and giving back are a pointer swap (two per read, on every read
+/// of the data plane) and the list itself never allocates.
 public final class BufferPool {
     /// The size in bytes of every chunk.
     public let chunkSize: Int
@@ -21,7 +22,9 @@ public final class BufferPool {
     public let maxCached: Int
     /// Chunks handed out and not yet given back.
     public private(set) var outstanding: Int = 0
-    private var free: [UnsafeMutableRawPointer] = []
+    /// Chunks cached on the free list.
+    public private(set) var cached: Int = 0
+    private var freeHead: UnsafeMutableRawPointer?
 
     /// - Parameters:
     ///   - chunkSize: bytes per chunk; at least 64.
@@ -31,32 +34,35 @@ public final class BufferPool {
         precondition(maxCached >= 0, "maxCached must not be negative")
         self.chunkSize = chunkSize
         self.maxCached = maxCached
-        self.free.reserveCapacity(maxCached)
     }
-
-    /// Chunks cached on the free list.
-    public var cached: Int { free.count }
 
     /// Hands out a chunk of `chunkSize` bytes, 16-byte aligned, uninitialised.
     @inline(__always)
     func take() -> UnsafeMutableRawPointer {
-        outstanding += 1
-        if let chunk = free.popLast() { return chunk }
-        return UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16)
+        outstanding &+= 1
+        guard let chunk = freeHead else { return UnsafeMutableRawPointer.allocate(byteCount: chunkSize, alignment: 16) }
+        freeHead = chunk.load(as: UnsafeMutableRawPointer?.self)
+        cached &-= 1
+        return chunk
     }
 
     /// Gives back a chunk that `take()` handed out. The caller must not touch it afterwards.
     @inline(__always)
     func give(_ chunk: UnsafeMutableRawPointer) {
-        outstanding -= 1
-        if free.count < maxCached {
-            free.append(chunk)
+        outstanding &-= 1
+        if cached < maxCached {
+            chunk.storeBytes(of: freeHead, as: UnsafeMutableRawPointer?.self)
+            freeHead = chunk
+            cached &+= 1
         } else {
             chunk.deallocate()
         }
     }
 
     deinit {
-        for chunk in free { chunk.deallocate() }
+        while let chunk = freeHead {
+            freeHead = chunk.load(as: UnsafeMutableRawPointer?.self)
+            chunk.deallocate()
+        }
     }
 }

@@ -47,6 +47,13 @@ struct ValueTests {
         let d = pool.take()
         #expect(d == b)
         #expect(pool.cached == 1)
-        pool.give(d)
+        let e = pool.take()
+        #expect(e == a)
+        #expect(pool.cached == 0)
+        let f = pool.take()  // the list is empty: a new chunk
+        #expect(f != a && f != b)
+        pool.give(d); pool.give(e); pool.give(f)
+        #expect(pool.cached == 2)
+        #expect(pool.outstanding == 0)
     }
 }
