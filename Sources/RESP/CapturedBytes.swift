@@ -41,6 +41,12 @@ struct CapturedBytes: Sendable {
 
     subscript(index: Int) -> UInt8 { storage[index] }
 
+    /// Calls `body` with the bytes held (the first `capturedCount`).
+    @inline(__always)
+    func withCapturedBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        storage.span.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[..<capturedCount])) }
+    }
+
     /// ASCII lowercase of the byte at `index`.
     @inline(__always)
     func lowercased(_ index: Int) -> UInt8 {

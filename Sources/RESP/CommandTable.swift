@@ -6,11 +6,14 @@
 ///
 /// Lookup layout (no allocation on the hot path):
 /// ```
-///   entries   [Entry]   trivially copyable rows; subcommands are rows named "parent|sub"
-///   namePool  [UInt8]   lowercase names back to back; Entry.nameStart/nameLength point here
-///   buckets   [Int32]   open addressing (linear probing) on FNV-1a of the lowercase name;
-///                       -1 = empty; capacity a power of two >= 2 x entries
+///   entries   [Entry]      trivially copyable rows; subcommands are rows named "parent|sub"
+///   namePool  [UInt8]      lowercase names back to back; Entry.nameStart/nameLength point here
+///   slots     [IndexSlot]  open addressing (linear probing) on the name's NameKey: its first 16
+///                          lowercase bytes as two words, and its length; entry -1 = empty;
+///                          capacity a power of two >= 2 x entries
 /// ```
+/// A lookup lowercases eight bytes at a time, hashes two words and compares two words: every
+/// request looks its command up. Only names longer than 16 bytes compare their rest bytewise.
 public struct CommandTable: Sendable {
     struct Flags: OptionSet, Sendable {
         let rawValue: UInt8
@@ -61,7 +64,6 @@ public struct CommandTable: Sendable {
     struct Entry: Sendable {
         var nameStart: Int32
         var nameLength: Int32
-        var hash: UInt32
         var arity: Int32
         var plan: KeyPlan
         var flags: Flags
@@ -91,8 +93,16 @@ public struct CommandTable: Sendable {
     private(set) var entries: [Entry] = []
     private(set) var names: [String] = []
     private var namePool: [UInt8] = []
-    private var buckets: [Int32] = []
+    private var slots: [IndexSlot] = []
     private var mask = 0
+
+    /// One bucket of the index: the key of an entry's name, and the entry (-1: empty bucket).
+    struct IndexSlot: Sendable {
+        var key: NameKey
+        var entry: Int32
+
+        static let empty = IndexSlot(key: NameKey(low: 0, high: 0, length: 0), entry: -1)
+    }
 
     /// Commands Valkey marks blocking, by name (COMMAND's `blocking` flag is honoured too).
     private static let blockingNames: Set<String> = [
@@ -125,8 +135,7 @@ public struct CommandTable: Sendable {
             }
             let bytes = Array(name.utf8)
             entries.append(Entry(
-                nameStart: Int32(namePool.count), nameLength: Int32(bytes.count),
-                hash: CommandTable.hash(bytes), arity: Int32(clamping: definition.arity),
+                nameStart: Int32(namePool.count), nameLength: Int32(bytes.count), arity: Int32(clamping: definition.arity),
                 plan: plan, flags: flags, special: Special(name: name)))
             names.append(name)
             namePool.append(contentsOf: bytes)
@@ -136,80 +145,65 @@ public struct CommandTable: Sendable {
     }
 
     private mutating func rebuildIfNeeded() {
-        if entries.count * 2 > buckets.count { rebuildIndex() } else { insert(entries.count - 1) }
+        if entries.count * 2 > slots.count { rebuildIndex() } else { insert(entries.count - 1) }
     }
 
     private mutating func rebuildIndex() {
         var capacity = 16
         while capacity < entries.count * 2 { capacity <<= 1 }
-        buckets = Array(repeating: -1, count: capacity)
+        slots = Array(repeating: .empty, count: capacity)
         mask = capacity - 1
         for index in entries.indices { insert(index) }
     }
 
     private mutating func insert(_ index: Int) {
-        var bucket = Int(entries[index].hash) & mask
-        while buckets[bucket] >= 0 { bucket = (bucket + 1) & mask }
-        buckets[bucket] = Int32(index)
-    }
-
-    // MARK: hashing (FNV-1a over lowercase bytes)
-
-    static let hashSeed: UInt32 = 2_166_136_261
-
-    @inline(__always)
-    static func hashStep(_ hash: UInt32, _ byte: UInt8) -> UInt32 {
-        (hash ^ UInt32(byte)) &* 16_777_619
-    }
-
-    static func hash(_ bytes: [UInt8]) -> UInt32 {
-        var value = hashSeed
-        for byte in bytes { value = hashStep(value, byte) }
-        return value
+        let entry = entries[index]
+        let key = namePool.withUnsafeBytes {
+            NameKey($0[Int(entry.nameStart)..<Int(entry.nameStart + entry.nameLength)])
+        }
+        var bucket = key.bucket(mask: mask)
+        while slots[bucket].entry >= 0 { bucket = (bucket + 1) & mask }
+        slots[bucket] = IndexSlot(key: key, entry: Int32(index))
     }
 
     // MARK: hot-path lookup
 
     /// Finds the command named by `name` (case-insensitive); -1 when unknown. Allocation-free.
     func find(_ name: CapturedBytes) -> Int {
-        guard name.isComplete, name.length > 0, mask > 0 else { return -1 }
-        var hash = CommandTable.hashSeed
-        for index in 0..<name.length { hash = CommandTable.hashStep(hash, name.lowercased(index)) }
-        var bucket = Int(hash) & mask
-        while true {
-            let candidate = Int(buckets[bucket])
-            if candidate < 0 { return -1 }
-            let entry = entries[candidate]
-            if entry.hash == hash, Int(entry.nameLength) == name.length,
-               poolMatches(name, at: Int(entry.nameStart)) {
-                return candidate
-            }
-            bucket = (bucket + 1) & mask
-        }
+        guard name.isComplete else { return -1 }
+        return name.withCapturedBytes { find($0) }
     }
 
     /// `find(_:)` for a name still in the read buffer (the same answer for the same bytes: names
     /// longer than `CapturedBytes.capacity` are unknown there too).
     func find(_ name: UnsafeRawBufferPointer) -> Int {
-        guard name.count > 0, name.count <= CapturedBytes.capacity, mask > 0 else { return -1 }
-        var hash = CommandTable.hashSeed
-        for byte in name { hash = CommandTable.hashStep(hash, CommandTable.lowercased(byte)) }
-        var bucket = Int(hash) & mask
+        guard name.count <= CapturedBytes.capacity else { return -1 }
+        return probe(name)
+    }
+
+    /// The entry named `name` (any length), or -1.
+    @inline(__always)
+    private func probe(_ name: UnsafeRawBufferPointer) -> Int {
+        guard name.count > 0, mask > 0 else { return -1 }
+        let key = NameKey(name[...])
+        var bucket = key.bucket(mask: mask)
         while true {
-            let candidate = Int(buckets[bucket])
-            if candidate < 0 { return -1 }
-            let entry = entries[candidate]
-            if entry.hash == hash, Int(entry.nameLength) == name.count {
-                let start = Int(entry.nameStart)
-                var same = true
-                for index in 0..<name.count where namePool[start + index] != CommandTable.lowercased(name[index]) {
-                    same = false
-                    break
-                }
-                if same { return candidate }
+            let slot = slots[bucket]
+            if slot.entry < 0 { return -1 }
+            if slot.key == key, key.length <= NameKey.keptBytes || restMatches(name, entry: Int(slot.entry)) {
+                return Int(slot.entry)
             }
             bucket = (bucket + 1) & mask
         }
+    }
+
+    /// Whether the bytes of `name` after the first `NameKey.keptBytes` equal its entry's (lowercase).
+    private func restMatches(_ name: UnsafeRawBufferPointer, entry: Int) -> Bool {
+        let start = Int(entries[entry].nameStart)
+        for index in NameKey.keptBytes..<name.count where namePool[start + index] != CommandTable.lowercased(name[index]) {
+            return false
+        }
+        return true
     }
 
     @inline(__always)
@@ -219,50 +213,38 @@ public struct CommandTable: Sendable {
     func findSubcommand(parent: Int, _ sub: CapturedBytes) -> Int {
         guard sub.isComplete, sub.length > 0, parent >= 0, parent < entries.count else { return -1 }
         let parentEntry = entries[parent]
-        let parentStart = Int(parentEntry.nameStart)
-        let parentLength = Int(parentEntry.nameLength)
-        var hash = CommandTable.hashSeed
-        for index in 0..<parentLength { hash = CommandTable.hashStep(hash, namePool[parentStart + index]) }
-        hash = CommandTable.hashStep(hash, UInt8(ascii: "|"))
-        for index in 0..<sub.length { hash = CommandTable.hashStep(hash, sub.lowercased(index)) }
-        let total = parentLength + 1 + sub.length
-        var bucket = Int(hash) & mask
-        while true {
-            let candidate = Int(buckets[bucket])
-            if candidate < 0 { return -1 }
-            let entry = entries[candidate]
-            if entry.hash == hash, Int(entry.nameLength) == total {
-                let start = Int(entry.nameStart)
-                var equal = namePool[start + parentLength] == UInt8(ascii: "|")
-                var index = 0
-                while equal, index < parentLength {
-                    equal = namePool[start + index] == namePool[parentStart + index]
+        let parentName = namePool[Int(parentEntry.nameStart)..<Int(parentEntry.nameStart + parentEntry.nameLength)]
+        let length = parentName.count + 1 + sub.length
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: length) { buffer in
+            var index = 0
+            for byte in parentName {
+                buffer[index] = byte
+                index += 1
+            }
+            buffer[index] = UInt8(ascii: "|")
+            index += 1
+            sub.withCapturedBytes { bytes in
+                for byte in bytes {
+                    buffer[index] = byte
                     index += 1
                 }
-                if equal, poolMatches(sub, at: start + parentLength + 1) { return candidate }
             }
-            bucket = (bucket + 1) & mask
+            return probe(UnsafeRawBufferPointer(buffer))
         }
-    }
-
-    @inline(__always)
-    private func poolMatches(_ name: CapturedBytes, at start: Int) -> Bool {
-        for index in 0..<name.length where namePool[start + index] != name.lowercased(index) { return false }
-        return true
     }
 
     // MARK: public queries
 
     /// Looks a command up by name; `"object|encoding"` names a subcommand. Case-insensitive.
     public func lookup(_ name: String) -> CommandIdentity {
-        guard !buckets.isEmpty else { return .unknown }
+        guard !slots.isEmpty else { return .unknown }
         let bytes = Array(name.lowercased().utf8)
-        let hash = CommandTable.hash(bytes)
-        var bucket = Int(hash) & mask
+        let key = bytes.withUnsafeBytes { NameKey($0[...]) }
+        var bucket = key.bucket(mask: mask)
         while true {
-            let candidate = Int(buckets[bucket])
+            let candidate = Int(slots[bucket].entry)
             if candidate < 0 { return .unknown }
-            if entries[candidate].hash == hash, names[candidate].utf8.elementsEqual(bytes) { return .known(candidate) }
+            if slots[bucket].key == key, names[candidate].utf8.elementsEqual(bytes) { return .known(candidate) }
             bucket = (bucket + 1) & mask
         }
     }
@@ -311,4 +293,58 @@ public struct CommandInfo: Equatable, Sendable {
     public var blocking: Blocking
     /// Full names ("object|encoding") of the subcommands of a container command, sorted.
     public var subcommands: [String]
+}
+
+/// What the command index compares: the first `keptBytes` bytes of a name, ASCII-lowercased and
+/// zero-padded, as two little-endian words, and the name's full length.
+struct NameKey: Equatable, Sendable {
+    static let keptBytes = 16
+
+    var low: UInt64
+    var high: UInt64
+    var length: Int
+
+    init(low: UInt64, high: UInt64, length: Int) {
+        self.low = low
+        self.high = high
+        self.length = length
+    }
+
+    /// The key of `name`, read a word at a time where the name is long enough.
+    @inline(__always)
+    init(_ name: Slice<UnsafeRawBufferPointer>) {
+        let bytes = UnsafeRawBufferPointer(rebasing: name)
+        let count = bytes.count
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        if count >= 16 {
+            low = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            high = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        } else if count >= 8 {
+            low = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+            // The last eight bytes, shifted so that those after the first eight land at the bottom.
+            high = bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) >> UInt64(8 * (16 - count))
+        } else {
+            for index in 0..<count { low |= UInt64(bytes[index]) &<< UInt64(8 * index) }
+        }
+        self.init(low: Self.lowercased(low), high: Self.lowercased(high), length: count)
+    }
+
+    /// Sets bit 5 of every byte from `A` to `Z`, eight bytes at once: a byte's high bit, after the
+    /// two additions on its low seven bits, says whether it is at least `A` and whether it is
+    /// above `Z`; bytes with the high bit set (not ASCII) stay as they are.
+    @inline(__always)
+    static func lowercased(_ word: UInt64) -> UInt64 {
+        let lowSeven = word & 0x7F7F_7F7F_7F7F_7F7F
+        let atLeastA = lowSeven &+ 0x3F3F_3F3F_3F3F_3F3F
+        let aboveZ = lowSeven &+ 0x2525_2525_2525_2525
+        let upper = atLeastA & ~aboveZ & ~word & 0x8080_8080_8080_8080
+        return word | (upper &>> 2)
+    }
+
+    @inline(__always)
+    func bucket(mask: Int) -> Int {
+        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ (high &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(truncatingIfNeeded: length)
+        return Int(truncatingIfNeeded: mixed &>> 32) & mask
+    }
 }

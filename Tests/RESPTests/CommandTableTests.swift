@@ -72,4 +72,53 @@ struct CommandTableTests {
             #expect(CommandTable.builtIn.lookup(name) != .unknown, "\(name)")
         }
     }
+
+    /// Every name of both tables is found by each lookup path in any letter case, at its own row;
+    /// one changed byte anywhere, or one byte more or less, is not found.
+    @Test func everyNameIsFoundByEveryPathInAnyCase() {
+        #expect(CommandTable.builtIn.commandNames.contains { $0.contains("|") })  // subcommands are covered
+        for table in [CommandTableTests.fromNode, CommandTable.builtIn] { Self.checkEveryName(in: table) }
+    }
+
+    private static func checkEveryName(in table: CommandTable) {
+        var generator = SystemRandomNumberGenerator()
+        for (row, name) in table.commandNames.enumerated() {
+            let mixed = String(name.map { Bool.random(using: &generator) ? Character($0.uppercased()) : $0 })
+            #expect(table.lookup(mixed) == .known(row), "\(mixed)")
+            let parts = mixed.split(separator: "|").map { Array($0.utf8) }
+            var parent = CapturedBytes()
+            parts[0].withUnsafeBytes { parent.append($0) }
+            let top = parts[0].withUnsafeBytes { table.find($0) }
+            #expect(top == table.find(parent))
+            if parts.count == 1 {
+                #expect(top == row, "\(mixed)")
+            } else {
+                var sub = CapturedBytes()
+                parts[1].withUnsafeBytes { sub.append($0) }
+                #expect(table.findSubcommand(parent: top, sub) == row, "\(mixed)")
+            }
+            let bytes = Array(name.utf8)
+            for position in bytes.indices {
+                var changed = bytes
+                changed[position] = changed[position] == UInt8(ascii: "|") ? UInt8(ascii: "_") : changed[position] ^ 0x01
+                #expect(changed.withUnsafeBytes { table.find($0) } != row, "\(changed)")
+            }
+            #expect((bytes + [UInt8(ascii: "x")]).withUnsafeBytes { table.find($0) } != row)
+            #expect(bytes.dropLast().withUnsafeBytes { table.find($0) } != row)
+        }
+    }
+
+    /// The word-wise lowercasing agrees with the bytewise rule for every byte at every position.
+    @Test func wordLowercasingMatchesTheByteRule() {
+        for byte in 0...255 {
+            for position in 0..<8 {
+                let word = UInt64(byte) << UInt64(8 * position) | 0x4142_5A5B_6061_7A7B & ~(0xFF << UInt64(8 * position))
+                let lowered = NameKey.lowercased(word)
+                for check in 0..<8 {
+                    let original = UInt8(truncatingIfNeeded: word >> UInt64(8 * check))
+                    #expect(UInt8(truncatingIfNeeded: lowered >> UInt64(8 * check)) == CommandTable.lowercased(original))
+                }
+            }
+        }
+    }
 }
