@@ -201,10 +201,51 @@ public struct ReplyScanner {
                 wireBytes: index - start, type: .bulkString, isNull: isNull, error: nil, simple: nil, pubSub: nil, channelSlot: nil,
                 elementCount: 0, elementEndOffsetSum: 0)
         case UInt8(ascii: "*"), UInt8(ascii: ">"):
-            return wholeFlatAggregate(bytes, from: start)
+            return Self.classicMessage(bytes, from: start, limits: limits) ?? wholeFlatAggregate(bytes, from: start)
         default:
             return nil
         }
+    }
+
+    /// A whole classic pub/sub message as Valkey writes it: `*3` (or `>3`), `$7\r\nmessage`, then the
+    /// channel and the payload as bulk strings. A fan-out delivers one per subscriber per publish, so
+    /// the 16 bytes after the type byte are compared as two words and only the two lengths are
+    /// parsed. The same frame in any other spelling is left to `wholeFlatAggregate`, which agrees.
+    @inline(__always)
+    private static func classicMessage(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits) -> ScannedReply? {
+        let nameEnd = start &+ 17
+        guard nameEnd < bytes.count,
+            bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt64.self) == word("3\r\n$7\r\nm"),
+            bytes.loadUnaligned(fromByteOffset: start &+ 9, as: UInt64.self) == word("essage\r\n"),
+            bytes[nameEnd] == UInt8(ascii: "$")
+        else { return nil }
+        var index = nameEnd &+ 1
+        guard let channelLength = plainLength(bytes, at: &index, strictNewline: true), channelLength <= limits.maxBulkLength else {
+            return nil
+        }
+        index &+= channelLength
+        guard index &+ 2 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10, bytes[index &+ 2] == UInt8(ascii: "$") else {
+            return nil
+        }
+        let channelEnd = index &+ 2
+        index &+= 3
+        guard let payloadLength = plainLength(bytes, at: &index, strictNewline: true), payloadLength <= limits.maxBulkLength else {
+            return nil
+        }
+        index &+= payloadLength
+        guard index &+ 1 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10 else { return nil }
+        index &+= 2
+        return ScannedReply(
+            wireBytes: index &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
+            simple: nil, pubSub: .message, channelSlot: nil, elementCount: 3,
+            elementEndOffsetSum: (nameEnd &- start) &+ (channelEnd &- start) &+ (index &- start))
+    }
+
+    /// The eight bytes of `text` as a word in memory order, to compare with a word of the stream.
+    @inline(__always)
+    private static func word(_ text: StaticString) -> UInt64 {
+        precondition(text.utf8CodeUnitCount == 8)
+        return UnsafeRawPointer(text.utf8Start).loadUnaligned(as: UInt64.self)
     }
 
     /// A whole top-level array or push whose elements are all `$` (not null), `:` or `+` values:
