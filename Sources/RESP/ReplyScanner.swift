@@ -65,17 +65,27 @@ public struct ReplyScanner {
 
     /// Scans `bytes` starting at `offset`; same contract as `RequestScanner.next(in:at:)`.
     public mutating func next(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedReply> {
+        // A whole simple frame at a frame boundary, without entering the state machine (whose frame
+        // is large to set up). frameBytes > 0 at depth 0 means an attribute came first and belongs
+        // to this frame: the state machine takes that.
+        if state == .typeByte, depth == 0, frameBytes == 0, failure == nil, offset < bytes.count,
+            let reply = wholeSimpleReply(bytes, from: offset)
+        {
+            offset += reply.wireBytes
+            return .complete(reply)
+        }
+        return scanStateByState(bytes, at: &offset)
+    }
+
+    /// `next(in:at:)` for every frame the fast path does not take.
+    @inline(never)
+    private mutating func scanStateByState(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedReply> {
         if let failure { return .malformed(failure) }
         let count = bytes.count
         var index = offset
         while index < count {
             switch state {
             case .typeByte:
-                // frameBytes > 0 at depth 0: an attribute came first and belongs to this frame.
-                if depth == 0, frameBytes == 0, let reply = wholeSimpleReply(bytes, from: index) {
-                    offset = index + reply.wireBytes
-                    return .complete(reply)
-                }
                 let byte = bytes[index]
                 if let violation = startValue(byte) { return fail(violation, at: index, &offset) }
                 index += 1

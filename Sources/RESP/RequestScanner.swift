@@ -43,14 +43,29 @@ public struct RequestScanner {
     /// again with the next chunk, offset 0), or `.malformed` (offset at the offending byte; the
     /// scanner stays failed and every later call returns `.malformed` again).
     public mutating func next(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedRequest> {
+        // The common case, a whole multibulk request at a request boundary, without entering the
+        // state machine (whose frame is large to set up).
+        if state == .frameStart, failure == nil, offset < bytes.count, bytes[offset] == UInt8(ascii: "*"),
+            let request = scanWholeMultibulk(bytes, from: offset, offset: &offset)
+        {
+            return .complete(request)
+        }
+        return scanStateByState(bytes, at: &offset)
+    }
+
+    /// `next(in:at:)` for everything else; the whole-request fast path is taken again for each
+    /// request that starts after the first (past an empty line or a `*0`).
+    @inline(never)
+    private mutating func scanStateByState(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedRequest> {
         if let failure { return .malformed(failure) }
         let count = bytes.count
+        let first = offset
         var index = offset
         while index < count {
             switch state {
             case .frameStart:
                 frameBytes = 0
-                if bytes[index] == UInt8(ascii: "*"), let request = scanWholeMultibulk(bytes, from: index, offset: &offset) {
+                if bytes[index] == UInt8(ascii: "*"), index != first, let request = scanWholeMultibulk(bytes, from: index, offset: &offset) {
                     return .complete(request)
                 }
                 if bytes[index] == UInt8(ascii: "*") {
