@@ -35,9 +35,8 @@ public struct KeyHasher: Sendable {
             phase = .inTag
             index = end
         }
-        let table = crc16TablePointer
         while index < count, phase != .tagClosed {
-            update(bytes[index], table: table)
+            update(bytes[index])
             index += 1
         }
     }
@@ -59,27 +58,22 @@ public struct KeyHasher: Sendable {
 
     @inline(__always)
     mutating func update(_ byte: UInt8) {
-        update(byte, table: crc16TablePointer)
-    }
-
-    @inline(__always)
-    private mutating func update(_ byte: UInt8, table: UnsafePointer<UInt16>) {
         switch phase {
         case .searching:
-            wholeCRC = crc16Step(wholeCRC, byte, table)
+            wholeCRC = crc16Step(wholeCRC, byte)
             if byte == UInt8(ascii: "{") { phase = .inTag }
         case .inTag:
-            wholeCRC = crc16Step(wholeCRC, byte, table)
+            wholeCRC = crc16Step(wholeCRC, byte)
             if byte == UInt8(ascii: "}") {
                 phase = tagHasBytes ? .tagClosed : .whole
             } else {
-                tagCRC = crc16Step(tagCRC, byte, table)
+                tagCRC = crc16Step(tagCRC, byte)
                 tagHasBytes = true
             }
         case .tagClosed:
             break
         case .whole:
-            wholeCRC = crc16Step(wholeCRC, byte, table)
+            wholeCRC = crc16Step(wholeCRC, byte)
         }
     }
 

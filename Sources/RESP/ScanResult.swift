@@ -60,6 +60,12 @@ func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNew
             return Int(first) &* 10 &+ Int(second &- 48)
         }
     }
+    return plainLengthOfAnySize(bytes, at: &index, strictNewline: strictNewline)
+}
+
+/// `plainLength` digit by digit, out of line so that the short case stays small enough to inline.
+@inline(never)
+func plainLengthOfAnySize(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNewline: Bool) -> Int? {
     var position = index
     var value = 0
     let end = min(bytes.count, index &+ 19)

@@ -66,4 +66,19 @@ struct HashSlotTests {
             #expect(HashSlot(key: key).rawValue == reference(key))
         }
     }
+
+    /// The literal tables are what the polynomial gives: bit by bit for one byte, and one byte then
+    /// a zero byte for the pair table.
+    @Test func literalTablesMatchThePolynomial() {
+        func bitwise(_ crc: UInt16, _ byte: UInt8) -> UInt16 {
+            var crc = crc ^ UInt16(byte) << 8
+            for _ in 0..<8 { crc = crc & 0x8000 != 0 ? crc << 1 ^ 0x1021 : crc << 1 }
+            return crc
+        }
+        #expect(crc16Table.count == 256 && crc16PairTable.count == 256)
+        for value in 0...255 {
+            #expect(crc16Table[value] == bitwise(0, UInt8(value)), "table[\(value)]")
+            #expect(crc16PairTable[value] == bitwise(bitwise(0, UInt8(value)), 0), "pair[\(value)]")
+        }
+    }
 }
