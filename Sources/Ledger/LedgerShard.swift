@@ -7,9 +7,11 @@ import RESP
 /// A shard is confined to the loop thread that owns it; other threads see its contents only through
 /// a ``LedgerSnapshot`` taken on that thread.
 public final class LedgerShard {
-    private let wireSlots: UnsafeMutablePointer<SlotCounters>
-    private let nodeSlots: UnsafeMutablePointer<SlotCounters>
-    private let wireBuckets: UnsafeMutablePointer<SlotCounters>
+    // Internal but usable from inline code: the record functions below are inlined into the
+    // sessions in the Proxy module (a call into this module per record cost about 15 instructions).
+    @usableFromInline let wireSlots: UnsafeMutablePointer<SlotCounters>
+    @usableFromInline let nodeSlots: UnsafeMutablePointer<SlotCounters>
+    @usableFromInline let wireBuckets: UnsafeMutablePointer<SlotCounters>
     /// One bit per slot where a script ran: the node counts inner-call replies there that never cross
     /// the wire, so the two sides may differ there for a reason the reconciliation names.
     private let scriptSlotBits: UnsafeMutablePointer<UInt64>
@@ -35,17 +37,17 @@ public final class LedgerShard {
 
     // MARK: recording (hot path)
 
-    @inline(__always)
+    @inlinable
     public func recordWire(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
         (wireSlots + Int(slot.rawValue)).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
-    @inline(__always)
+    @inlinable
     public func recordWire(bucket: Bucket, commands: UInt64, bytesIn: Int, bytesOut: Int) {
         (wireBuckets + bucket.rawValue).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
-    @inline(__always)
+    @inlinable
     public func recordNode(slot: HashSlot, commands: UInt64, bytesIn: Int, bytesOut: Int) {
         (nodeSlots + Int(slot.rawValue)).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }

@@ -24,7 +24,7 @@ public struct SlotCounters: Equatable, Sendable, Codable {
     public static func += (lhs: inout SlotCounters, rhs: SlotCounters) { lhs = lhs + rhs }
 
     /// Adds one record in place (the ledger's hot path).
-    @inline(__always)
+    @inlinable
     mutating func add(commands: UInt64, bytesIn: Int, bytesOut: Int) {
         self.commands &+= commands
         self.bytesIn &+= UInt64(bytesIn)

@@ -72,3 +72,18 @@ struct InFlightCommand: BitwiseCopyable {
     var hasSlot: Bool { slot >= 0 }
     var hashSlot: HashSlot { HashSlot(rawValue: UInt16(truncatingIfNeeded: slot)).unsafelyUnwrapped }
 }
+
+extension InFlightCommand {
+    /// An `.ordinary` entry for `request`: its bytes, its slot and whether the node may count it.
+    init(_ request: ScannedRequest) {
+        self.init(
+            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.countedBytes,
+            countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking,
+            crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
+        switch request.keys {
+        case .none: break
+        case .slot(let slot): self.slot = Int32(slot.rawValue)
+        case .crossSlot: crossSlot = true
+        }
+    }
+}

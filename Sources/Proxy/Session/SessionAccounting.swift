@@ -42,14 +42,13 @@ struct SessionAccounting: ~Copyable {
     // MARK: requests
 
     mutating func requestScanned(_ request: ScannedRequest, ledger: LedgerShard) {
-        var command = InFlightCommand(
-            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.countedBytes,
-            countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking,
-            crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
-        switch request.keys {
-        case .none: break
-        case .slot(let slot): command.slot = Int32(slot.rawValue)
-        case .crossSlot: command.crossSlot = true
+        var command = InFlightCommand(request)
+        // Most requests: an ordinary command outside a transaction that will be answered. Below,
+        // such a request changes no state and only joins the FIFO; and a command that is not a
+        // replication handshake joining the FIFO never makes one the head (see noteHeadChanged).
+        if case .ordinary = request.effect, !inTransaction, clientReply == .on, !skipNextReply {
+            inFlight.append(command)
+            return
         }
 
         var repliesExpected = !(clientReply == .off || skipNextReply)
@@ -120,6 +119,14 @@ struct SessionAccounting: ~Copyable {
     // MARK: replies
 
     mutating func replyScanned(_ reply: ScannedReply, ledger: LedgerShard) {
+        // Most replies: a frame answering an ordinary command, on a connection that is neither
+        // subscribed nor monitoring. The checks below all pass such a frame through to the same steps.
+        if !inFlight.isEmpty, inFlight.first.kind == .ordinary, reply.type != .push, !subscribed, !monitoring {
+            inFlight.first.replyBytes += reply.wireBytes
+            complete(inFlight.removeFirst(), reply: reply, ledger: ledger)
+            noteHeadChanged(ledger: ledger)
+            return
+        }
         // An open-ended UNSUBSCRIBE ends at the first frame that is not one of its confirmations.
         if !inFlight.isEmpty, inFlight.first.kind == .subscription, inFlight.first.framesExpected == 0,
             !inFlight.first.subscriptionFrame.matches(reply.pubSub)
