@@ -158,9 +158,7 @@ public struct CommandTable: Sendable {
 
     private mutating func insert(_ index: Int) {
         let entry = entries[index]
-        let key = namePool.withUnsafeBytes {
-            NameKey($0[Int(entry.nameStart)..<Int(entry.nameStart + entry.nameLength)])
-        }
+        let key = namePool.withUnsafeBytes { NameKey($0, at: Int(entry.nameStart), length: Int(entry.nameLength)) }
         var bucket = key.bucket(mask: mask)
         while slots[bucket].entry >= 0 { bucket = (bucket + 1) & mask }
         slots[bucket] = IndexSlot(key: key, entry: Int32(index))
@@ -177,30 +175,38 @@ public struct CommandTable: Sendable {
     /// `find(_:)` for a name still in the read buffer (the same answer for the same bytes: names
     /// longer than `CapturedBytes.capacity` are unknown there too).
     func find(_ name: UnsafeRawBufferPointer) -> Int {
-        guard name.count <= CapturedBytes.capacity else { return -1 }
-        return probe(name)
+        find(in: name, at: 0, length: name.count)
     }
 
-    /// The entry named `name` (any length), or -1.
+    /// `find(_:)` for the `length` bytes at `start` in `buffer`. The bytes after the name may be read
+    /// (and ignored): a name inside a larger read is taken a word at a time.
     @inline(__always)
-    private func probe(_ name: UnsafeRawBufferPointer) -> Int {
-        guard name.count > 0, mask > 0 else { return -1 }
-        let key = NameKey(name[...])
+    func find(in buffer: UnsafeRawBufferPointer, at start: Int, length: Int) -> Int {
+        guard length <= CapturedBytes.capacity else { return -1 }
+        return probe(buffer, at: start, length: length)
+    }
+
+    /// The entry named by the `length` bytes at `start` in `buffer` (any length), or -1.
+    @inline(__always)
+    private func probe(_ buffer: UnsafeRawBufferPointer, at start: Int, length: Int) -> Int {
+        guard length > 0, mask > 0 else { return -1 }
+        let key = NameKey(buffer, at: start, length: length)
         var bucket = key.bucket(mask: mask)
         while true {
             let slot = slots[bucket]
             if slot.entry < 0 { return -1 }
-            if slot.key == key, key.length <= NameKey.keptBytes || restMatches(name, entry: Int(slot.entry)) {
+            if slot.key == key, length <= NameKey.keptBytes || restMatches(buffer, at: start, length: length, entry: Int(slot.entry)) {
                 return Int(slot.entry)
             }
             bucket = (bucket + 1) & mask
         }
     }
 
-    /// Whether the bytes of `name` after the first `NameKey.keptBytes` equal its entry's (lowercase).
-    private func restMatches(_ name: UnsafeRawBufferPointer, entry: Int) -> Bool {
-        let start = Int(entries[entry].nameStart)
-        for index in NameKey.keptBytes..<name.count where namePool[start + index] != CommandTable.lowercased(name[index]) {
+    /// Whether the name's bytes after the first `NameKey.keptBytes` equal its entry's (lowercase).
+    private func restMatches(_ buffer: UnsafeRawBufferPointer, at start: Int, length: Int, entry: Int) -> Bool {
+        let poolStart = Int(entries[entry].nameStart)
+        for index in NameKey.keptBytes..<length
+        where namePool[poolStart + index] != CommandTable.lowercased(buffer[start + index]) {
             return false
         }
         return true
@@ -229,7 +235,7 @@ public struct CommandTable: Sendable {
                     index += 1
                 }
             }
-            return probe(UnsafeRawBufferPointer(buffer))
+            return probe(UnsafeRawBufferPointer(buffer), at: 0, length: length)
         }
     }
 
@@ -239,7 +245,7 @@ public struct CommandTable: Sendable {
     public func lookup(_ name: String) -> CommandIdentity {
         guard !slots.isEmpty else { return .unknown }
         let bytes = Array(name.lowercased().utf8)
-        let key = bytes.withUnsafeBytes { NameKey($0[...]) }
+        let key = bytes.withUnsafeBytes { NameKey($0, at: 0, length: $0.count) }
         var bucket = key.bucket(mask: mask)
         while true {
             let candidate = Int(slots[bucket].entry)
@@ -310,25 +316,35 @@ struct NameKey: Equatable, Sendable {
         self.length = length
     }
 
-    /// The key of `name`, read a word at a time where the name is long enough.
+    /// The key of the `length` bytes at `start` in `buffer`, read a word at a time where the buffer
+    /// holds a word there (the bytes past the name are masked off), else byte by byte.
     @inline(__always)
-    init(_ name: Slice<UnsafeRawBufferPointer>) {
-        let bytes = UnsafeRawBufferPointer(rebasing: name)
-        let count = bytes.count
+    init(_ buffer: UnsafeRawBufferPointer, at start: Int, length: Int) {
+        let readable = buffer.count &- start
         var low: UInt64 = 0
         var high: UInt64 = 0
-        if count >= 16 {
-            low = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            high = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-        } else if count >= 8 {
-            low = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
-            // The last eight bytes, shifted so that those after the first eight land at the bottom.
-            high = bytes.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) >> UInt64(8 * (16 - count))
+        if length >= 8 {
+            low = buffer.loadUnaligned(fromByteOffset: start, as: UInt64.self)
+            if length >= 16 {
+                high = buffer.loadUnaligned(fromByteOffset: start &+ 8, as: UInt64.self)
+            } else if readable >= 16 {
+                high = buffer.loadUnaligned(fromByteOffset: start &+ 8, as: UInt64.self) & Self.firstBytes(length &- 8)
+            } else {
+                // The name's last eight bytes, shifted so that those after the first eight land at the bottom.
+                high = buffer.loadUnaligned(fromByteOffset: start &+ length &- 8, as: UInt64.self) >> UInt64(8 * (16 - length))
+            }
+            high = Self.lowercased(high)
+        } else if readable >= 8 {
+            low = buffer.loadUnaligned(fromByteOffset: start, as: UInt64.self) & Self.firstBytes(length)
         } else {
-            for index in 0..<count { low |= UInt64(bytes[index]) &<< UInt64(8 * index) }
+            for index in 0..<length { low |= UInt64(buffer[start &+ index]) &<< UInt64(8 * index) }
         }
-        self.init(low: Self.lowercased(low), high: Self.lowercased(high), length: count)
+        self.init(low: Self.lowercased(low), high: high, length: length)
     }
+
+    /// A mask of the first `count` (0–7) bytes of a little-endian word.
+    @inline(__always)
+    private static func firstBytes(_ count: Int) -> UInt64 { (1 &<< UInt64(8 * count)) &- 1 }
 
     /// Sets bit 5 of every byte from `A` to `Z`, eight bytes at once: a byte's high bit, after the
     /// two additions on its low seven bits, says whether it is at least `A` and whether it is
@@ -342,9 +358,11 @@ struct NameKey: Equatable, Sendable {
         return word | (upper &>> 2)
     }
 
+    /// The bucket of the two words (the length is compared, not hashed: names that share their
+    /// first 16 bytes are rare).
     @inline(__always)
     func bucket(mask: Int) -> Int {
-        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ (high &* 0xC2B2_AE3D_27D4_EB4F) ^ UInt64(truncatingIfNeeded: length)
+        let mixed = (low &* 0x9E37_79B9_7F4A_7C15) ^ (high &* 0xC2B2_AE3D_27D4_EB4F)
         return Int(truncatingIfNeeded: mixed &>> 32) & mask
     }
 }

@@ -240,7 +240,7 @@ public struct RequestScanner {
     private static func classifySimple(
         _ bytes: UnsafeRawBufferPointer, places: UnsafeMutablePointer<Int>, arguments: Int, wireBytes: Int, table: CommandTable
     ) -> ScannedRequest? {
-        let entryIndex = table.find(UnsafeRawBufferPointer(rebasing: bytes[places[0]..<places[0] + places[1]]))
+        let entryIndex = table.find(in: bytes, at: places[0], length: places[1])
         guard entryIndex >= 0 else { return nil }
         let entry = table.entries[entryIndex]
         guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }

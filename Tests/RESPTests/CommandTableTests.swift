@@ -97,6 +97,13 @@ struct CommandTableTests {
                 parts[1].withUnsafeBytes { sub.append($0) }
                 #expect(table.findSubcommand(parent: top, sub) == row, "\(mixed)")
             }
+            // Inside a larger read, with bytes on both sides that the word loads see and mask off.
+            let before = (0..<Int.random(in: 0...3, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let after = (0..<Int.random(in: 0...24, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let inside = (before + Array(mixed.utf8) + after).withUnsafeBytes {
+                table.find(in: $0, at: before.count, length: mixed.utf8.count)
+            }
+            #expect(inside == row, "\(mixed) between \(before) and \(after)")
             let bytes = Array(name.utf8)
             for position in bytes.indices {
                 var changed = bytes
