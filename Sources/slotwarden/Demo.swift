@@ -49,7 +49,9 @@ struct Demo: AsyncParsableCommand {
         print("\n== failover: CLUSTER FAILOVER through b's slotwarden")
         let (promoted, demoted) = try shard.failover()
         for member in [promoted, demoted] {
-            let epoch = await member.sidecar.fence.closedEpoch(after: 0)
+            guard let epoch = await member.sidecar.fence.closedEpoch(after: 0, within: .seconds(30)) else {
+                throw DemoFailure(description: "\(member.name)'s slotwarden closed no epoch within 30 s of the failover")
+            }
             print(
                 "\(member.name): epoch \(epoch.id) closed (\(epoch.closedBy?.rawValue ?? "-")), role \(epoch.roleAtStart.kind.rawValue) → "
                     + "\(epoch.roleAtEnd?.kind.rawValue ?? "-"); clients paused \(epoch.pauseMilliseconds) ms, drain \(epoch.drainMilliseconds) ms, "
@@ -142,4 +144,9 @@ struct MixedWorkload {
         }
         return sent
     }
+}
+
+/// The demo could not do what it shows.
+private struct DemoFailure: Error, CustomStringConvertible {
+    let description: String
 }

@@ -36,7 +36,8 @@ struct EpochTests {
         try blocked.send(RESPEncoder.command(["BLPOP", "epoch:queue", "0"]))
         #expect(try waitForBlockedClients(on: valkey.client(), count: 1))
         #expect(try client.call("CONFIG", "RESETSTAT") == .simpleString("OK"))
-        let closed = await sidecar.fence.closedEpoch(after: 0)
+        let closed = try #require(
+            await sidecar.fence.closedEpoch(after: 0, within: .seconds(30)), "CONFIG RESETSTAT closed no epoch")
         #expect(closed.id == 1)
         #expect(closed.openedBy == .startup)
         #expect(closed.closedBy == .nodeResetStat)
@@ -79,6 +80,8 @@ struct EpochTests {
             node: NodeProbe.probe(host: "127.0.0.1", port: valkey.port), logger: logger)
         let port = try sidecar.start()
         defer { sidecar.stop() }
+        // Nothing closes an epoch yet: a bounded wait gives up; after the close it returns that epoch.
+        #expect(await sidecar.fence.closedEpoch(after: 0, within: .milliseconds(50)) == nil)
         let client = try NodeClient(host: "127.0.0.1", port: port)
         var pipeline: [UInt8] = []
         for index in 0..<200 { pipeline += RESPEncoder.command(["INCR", "manual:\(index % 7)"]) }
@@ -86,6 +89,7 @@ struct EpochTests {
         let closed = await sidecar.closeEpoch()
         for _ in 0..<200 { _ = try client.readValue() }
         #expect(closed.closedBy == .manual)
+        #expect(await sidecar.fence.closedEpoch(after: 0, within: .seconds(5)) == closed)
         #expect(!closed.maxPauseExceeded)
         var total = 0
         for index in 0..<7 { total += Int(try client.call("GET", "manual:\(index)").string ?? "0") ?? 0 }

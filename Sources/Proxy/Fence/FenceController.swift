@@ -26,12 +26,39 @@ public actor FenceController {
     /// Called when the fence wants a `ROLE` poll now.
     private let pollRoleNow: @Sendable () -> Void
 
-    private var epochWaiters: [(after: UInt64, continuation: CheckedContinuation<EpochRecord, Never>)] = []
+    private struct EpochWaiter {
+        let after: UInt64
+        /// Names a waiter that gives up at a deadline; nil for one that waits as long as it takes.
+        let token: UInt64?
+        let continuation: CheckedContinuation<EpochRecord?, Never>
+    }
+    private var epochWaiters: [EpochWaiter] = []
+    private var nextWaiterToken: UInt64 = 0
 
     /// Waits until an epoch with an id greater than `id` has closed, and returns the first such.
     public func closedEpoch(after id: UInt64) async -> EpochRecord {
         if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
-        return await withCheckedContinuation { epochWaiters.append((id, $0)) }
+        let closed = await withCheckedContinuation { epochWaiters.append(EpochWaiter(after: id, token: nil, continuation: $0)) }
+        return closed.unsafelyUnwrapped  // only a waiter with a token is ever answered nil
+    }
+
+    /// `closedEpoch(after:)` that gives up after `timeout`: nil when no such epoch closed in time
+    /// (the fence did not see the change that should have closed it).
+    public func closedEpoch(after id: UInt64, within timeout: Duration) async -> EpochRecord? {
+        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
+        let token = nextWaiterToken
+        nextWaiterToken += 1
+        let deadline = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.giveUp(token)
+        }
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { epochWaiters.append(EpochWaiter(after: id, token: token, continuation: $0)) }
+    }
+
+    private func giveUp(_ token: UInt64) {
+        guard let index = epochWaiters.firstIndex(where: { $0.token == token }) else { return }
+        epochWaiters.remove(at: index).continuation.resume(returning: nil)
     }
 
     public struct Counters: Sendable, Equatable, Codable {
