@@ -121,9 +121,9 @@ struct SessionAccounting: ~Copyable {
     mutating func replyScanned(_ reply: ScannedReply, ledger: LedgerShard) {
         // Most replies: a frame answering an ordinary command, on a connection that is neither
         // subscribed nor monitoring. The checks below all pass such a frame through to the same steps.
-        if !inFlight.isEmpty, inFlight.first.kind == .ordinary, reply.type != .push, !subscribed, !monitoring {
+        if !inFlight.isEmpty, inFlight.first.kind == .ordinary, reply.type != .push, reply.error == nil, !subscribed, !monitoring {
             inFlight.first.replyBytes += reply.wireBytes
-            complete(inFlight.removeFirst(), reply: reply, ledger: ledger)
+            completeAnswered(inFlight.removeFirst(), reply: reply, ledger: ledger)
             noteHeadChanged(ledger: ledger)
             return
         }
@@ -207,6 +207,10 @@ struct SessionAccounting: ~Copyable {
 
     /// Records a command whose reply is complete (`reply` is its last frame, nil when it had none).
     private mutating func complete(_ command: InFlightCommand, reply: ScannedReply?, ledger: LedgerShard) {
+        if command.kind == .ordinary, let reply, reply.error == nil {
+            completeAnswered(command, reply: reply, ledger: ledger)
+            return
+        }
         let error = reply?.error
         let succeeded = reply != nil && error == nil
         updateReplySideState(command, reply: reply, succeeded: succeeded)
@@ -246,6 +250,21 @@ struct SessionAccounting: ~Copyable {
         }
     }
 
+    /// `complete` for an ordinary command answered without an error, most commands: no state
+    /// changes; the wire view takes it to its slot (or the keyless bucket), the node view as it
+    /// counts it.
+    @inline(__always)
+    private mutating func completeAnswered(_ command: InFlightCommand, reply: ScannedReply, ledger: LedgerShard) {
+        if command.hasSlot {
+            ledger.recordWire(slot: command.hashSlot, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        } else {
+            ledger.recordWire(bucket: .keyless, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        }
+        let pushes = pendingPushBytes
+        pendingPushBytes = 0
+        countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+    }
+
     private mutating func updateReplySideState(_ command: InFlightCommand, reply: ScannedReply?, succeeded: Bool) {
         guard succeeded else { return }
         switch command.kind {
@@ -262,6 +281,7 @@ struct SessionAccounting: ~Copyable {
         }
     }
 
+    @inline(__always)
     private mutating func countOrdinary(
         _ command: InFlightCommand, reply: ScannedReply?, pushes: Int, ledger: LedgerShard
     ) {
