@@ -177,9 +177,7 @@ public struct ReplyScanner {
         let typeByte = bytes[start]
         switch typeByte {
         case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"):
-            var end = start + 1
-            while end < bytes.count, bytes[end] != 13 { end += 1 }
-            guard end + 1 < bytes.count, bytes[end + 1] == 10 else { return nil }
+            guard let end = Self.lineEnd(bytes, from: start + 1) else { return nil }
             var simple: SimpleReply?
             var error: ReplyError?
             if typeByte != UInt8(ascii: ":") {
@@ -200,12 +198,8 @@ public struct ReplyScanner {
                 isNull = true
                 index += 4
             } else {
-                guard let length = plainLength(bytes, at: &index, strictNewline: true), length <= limits.maxBulkLength else {
-                    return nil
-                }
-                index += length
-                guard index + 1 < bytes.count, bytes[index] == 13, bytes[index + 1] == 10 else { return nil }
-                index += 2
+                guard let bulk = Self.wholeBulkString(bytes, at: start, limits: limits) else { return nil }
+                index = bulk.end
             }
             return ScannedReply(
                 wireBytes: index - start, type: .bulkString, isNull: isNull, error: nil, simple: nil, pubSub: nil, channelSlot: nil,
@@ -227,28 +221,36 @@ public struct ReplyScanner {
         guard nameEnd < bytes.count,
             bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt64.self) == word("3\r\n$7\r\nm"),
             bytes.loadUnaligned(fromByteOffset: start &+ 9, as: UInt64.self) == word("essage\r\n"),
-            bytes[nameEnd] == UInt8(ascii: "$")
+            let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
+            let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
         else { return nil }
-        var index = nameEnd &+ 1
-        guard let channelLength = plainLength(bytes, at: &index, strictNewline: true), channelLength <= limits.maxBulkLength else {
-            return nil
-        }
-        index &+= channelLength
-        guard index &+ 2 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10, bytes[index &+ 2] == UInt8(ascii: "$") else {
-            return nil
-        }
-        let channelEnd = index &+ 2
-        index &+= 3
-        guard let payloadLength = plainLength(bytes, at: &index, strictNewline: true), payloadLength <= limits.maxBulkLength else {
-            return nil
-        }
-        index &+= payloadLength
-        guard index &+ 1 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10 else { return nil }
-        index &+= 2
         return ScannedReply(
-            wireBytes: index &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
+            wireBytes: payload.end &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
             simple: nil, pubSub: .message, channelSlot: nil, elementCount: 3,
-            elementEndOffsetSum: (nameEnd &- start) &+ (channelEnd &- start) &+ (index &- start))
+            elementEndOffsetSum: (nameEnd &- start) &+ (channel.end &- start) &+ (payload.end &- start))
+    }
+
+    /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.
+    @inline(__always)
+    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from index: Int) -> Int? {
+        var end = index
+        while end < bytes.count, bytes[end] != 13 { end &+= 1 }
+        guard end &+ 1 < bytes.count, bytes[end &+ 1] == 10 else { return nil }
+        return end
+    }
+
+    /// The bulk string whose `$` is at `index`, if it has a plain length within the limits and is
+    /// whole in `bytes` with its `\r\n`: where its payload starts and where it ends.
+    @inline(__always)
+    private static func wholeBulkString(
+        _ bytes: UnsafeRawBufferPointer, at index: Int, limits: RESPLimits
+    ) -> (payload: Int, end: Int)? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
+        var payload = index &+ 1
+        guard let length = plainLength(bytes, at: &payload, strictNewline: true), length <= limits.maxBulkLength else { return nil }
+        let terminator = payload &+ length
+        guard terminator &+ 1 < bytes.count, bytes[terminator] == 13, bytes[terminator &+ 1] == 10 else { return nil }
+        return (payload, terminator &+ 2)
     }
 
     /// The eight bytes of `text` as a word in memory order, to compare with a word of the stream.
@@ -277,31 +279,28 @@ public struct ReplyScanner {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
             let contentStart: Int
+            let contentEnd: Int
             if type == UInt8(ascii: "$") {
-                index &+= 1
-                guard let length = plainLength(bytes, at: &index, strictNewline: true), length <= limits.maxBulkLength else {
-                    return nil
-                }
-                contentStart = index
-                index &+= length
+                guard let bulk = Self.wholeBulkString(bytes, at: index, limits: limits) else { return nil }
+                contentStart = bulk.payload
+                contentEnd = bulk.end &- 2
             } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
                 contentStart = index &+ 1
-                index = contentStart
-                while index < bytes.count, bytes[index] != 13 { index &+= 1 }
+                guard let end = Self.lineEnd(bytes, from: contentStart) else { return nil }
+                contentEnd = end
             } else {
                 return nil
             }
-            guard index &+ 1 < bytes.count, bytes[index] == 13, bytes[index &+ 1] == 10 else { return nil }
             if type != UInt8(ascii: ":") {
                 if element == 0 {
                     nameStart = contentStart
-                    nameLength = index &- contentStart
+                    nameLength = contentEnd &- contentStart
                 } else if element == 1 {
                     channelStart = contentStart
-                    channelLength = index &- contentStart
+                    channelLength = contentEnd &- contentStart
                 }
             }
-            index &+= 2
+            index = contentEnd &+ 2
             offsetSum &+= index &- start
         }
         var pubSub: PubSubMessageKind?
