@@ -49,10 +49,7 @@ struct CapturedBytes: Sendable {
 
     /// ASCII lowercase of the byte at `index`.
     @inline(__always)
-    func lowercased(_ index: Int) -> UInt8 {
-        let byte = storage[index]
-        return byte &- 65 < 26 ? byte | 0x20 : byte
-    }
+    func lowercased(_ index: Int) -> UInt8 { CommandTable.lowercased(storage[index]) }
 
     /// Case-insensitive equality with an ASCII lowercase token.
     func equals(_ token: StaticString) -> Bool {

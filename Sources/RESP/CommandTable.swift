@@ -212,6 +212,8 @@ public struct CommandTable: Sendable {
         return true
     }
 
+    /// ASCII lowercase of one byte; the one rule every case-insensitive comparison here uses
+    /// (`NameKey.lowercased` applies it eight bytes at a time, and a test holds them equal).
     @inline(__always)
     static func lowercased(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
 
