@@ -28,8 +28,8 @@ public actor FenceController {
 
     private struct EpochWaiter {
         let after: UInt64
-        /// Names a waiter that gives up at a deadline; nil for one that waits as long as it takes.
-        let token: UInt64?
+        /// Finds the waiter again when its deadline passes.
+        let token: UInt64
         let continuation: CheckedContinuation<EpochRecord?, Never>
     }
     private var epochWaiters: [EpochWaiter] = []
@@ -37,22 +37,29 @@ public actor FenceController {
 
     /// Waits until an epoch with an id greater than `id` has closed, and returns the first such.
     public func closedEpoch(after id: UInt64) async -> EpochRecord {
-        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
-        let closed = await withCheckedContinuation { epochWaiters.append(EpochWaiter(after: id, token: nil, continuation: $0)) }
-        return closed.unsafelyUnwrapped  // only a waiter with a token is ever answered nil
+        // Only a deadline answers nil, and this wait has none.
+        await epochClosing(after: id, token: newWaiterToken()).unsafelyUnwrapped
     }
 
     /// `closedEpoch(after:)` that gives up after `timeout`: nil when no such epoch closed in time
     /// (the fence did not see the change that should have closed it).
     public func closedEpoch(after id: UInt64, within timeout: Duration) async -> EpochRecord? {
-        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
-        let token = nextWaiterToken
-        nextWaiterToken += 1
+        let token = newWaiterToken()
         let deadline = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             await self?.giveUp(token)
         }
         defer { deadline.cancel() }
+        return await epochClosing(after: id, token: token)
+    }
+
+    private func newWaiterToken() -> UInt64 {
+        defer { nextWaiterToken += 1 }
+        return nextWaiterToken
+    }
+
+    private func epochClosing(after id: UInt64, token: UInt64) async -> EpochRecord? {
+        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
         return await withCheckedContinuation { epochWaiters.append(EpochWaiter(after: id, token: token, continuation: $0)) }
     }
 
