@@ -191,6 +191,14 @@ final class ProxySession: TCPStreamDelegate {
     private func scanRequests(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
         while offset < bytes.count {
+            // The plain lane (most requests): an ordinary command joins the in-flight FIFO. Writes go
+            // the general way while they must wait for a role check.
+            if accounting.takesPlainRequests, !server.commandsAwaitRoleCheck || roleCheckPassed,
+                let request = requestScanner.nextPlain(in: bytes, at: &offset)
+            {
+                accounting.plainRequestScanned(request)
+                continue
+            }
             let start = offset
             switch requestScanner.next(in: bytes, at: &offset) {
             case .complete(let request):
@@ -246,6 +254,11 @@ final class ProxySession: TCPStreamDelegate {
             if accounting.repliesArePipe {
                 ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
                 return
+            }
+            // The plain lane (most replies): a whole `+`, `:` or `$` frame answering an ordinary command.
+            if accounting.takesPlainReplies, let reply = replyScanner.nextPlain(in: bytes, at: &offset) {
+                accounting.plainReplyScanned(reply, ledger: ledger)
+                continue
             }
             let start = offset
             switch replyScanner.next(in: bytes, at: &offset) {

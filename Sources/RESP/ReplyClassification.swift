@@ -1,4 +1,12 @@
 /// One top-level reply frame, as the reply scanner saw it go by.
+/// A reply the plain lane (`ReplyScanner.nextPlain(in:at:)`) took: a whole top-level `+`, `:` or
+/// `$` frame, so never an error, a push or an aggregate.
+public struct PlainReply: Equatable, Sendable {
+    public var wireBytes: Int
+    /// `$-1`.
+    public var isNull: Bool
+}
+
 public struct ScannedReply: Equatable, Sendable {
     /// The whole top-level frame, including any leading attribute (`|`) frames.
     public var wireBytes: Int

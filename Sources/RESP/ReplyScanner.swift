@@ -66,15 +66,29 @@ public struct ReplyScanner {
     /// Scans `bytes` starting at `offset`; same contract as `RequestScanner.next(in:at:)`.
     public mutating func next(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedReply> {
         // A whole simple frame at a frame boundary, without entering the state machine (whose frame
-        // is large to set up). frameBytes > 0 at depth 0 means an attribute came first and belongs
-        // to this frame: the state machine takes that.
-        if state == .typeByte, depth == 0, frameBytes == 0, failure == nil, offset < bytes.count,
-            let reply = wholeSimpleReply(bytes, from: offset)
-        {
+        // is large to set up).
+        if atFrameBoundary, offset < bytes.count, let reply = wholeSimpleReply(bytes, from: offset) {
             offset += reply.wireBytes
             return .complete(reply)
         }
         return scanStateByState(bytes, at: &offset)
+    }
+
+    /// The plain lane: the reply at `offset` if it is a `PlainReply` that is whole in `bytes` and
+    /// starts at a frame boundary, with `offset` moved past it; nil with nothing changed otherwise
+    /// (then `next(in:at:)` takes it). A session answering ordinary commands calls this first, so
+    /// most replies are framed without a `ScannedReply`.
+    @inline(__always)
+    public mutating func nextPlain(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainReply? {
+        guard atFrameBoundary, offset < bytes.count, let reply = Self.plainReply(bytes, from: offset, limits: limits) else { return nil }
+        offset &+= reply.wireBytes
+        return reply
+    }
+
+    /// Between top-level frames, with no failure. (frameBytes > 0 at depth 0 means an attribute came
+    /// first and belongs to the next frame: the state machine takes that.)
+    private var atFrameBoundary: Bool {
+        state == .typeByte && depth == 0 && frameBytes == 0 && failure == nil
     }
 
     /// `next(in:at:)` for every frame the fast path does not take.
@@ -176,36 +190,42 @@ public struct ReplyScanner {
     private mutating func wholeSimpleReply(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
         let typeByte = bytes[start]
         switch typeByte {
-        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"):
-            guard let end = Self.lineEnd(bytes, from: start + 1) else { return nil }
-            var simple: SimpleReply?
-            var error: ReplyError?
-            if typeByte != UInt8(ascii: ":") {
-                capture.reset()
-                capture.append(UnsafeRawBufferPointer(rebasing: bytes[start + 1..<end]))
-                if typeByte == UInt8(ascii: "+") { simple = SimpleReply(line: capture) } else { error = ReplyError(message: capture) }
-            }
-            let type: ReplyType = typeByte == UInt8(ascii: "+") ? .simpleString : typeByte == UInt8(ascii: "-") ? .simpleError : .integer
+        case UInt8(ascii: "+"):
+            guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
+            capture.reset()
+            capture.append(UnsafeRawBufferPointer(rebasing: bytes[start &+ 1..<start &+ plain.wireBytes &- 2]))
+            return ScannedReply(wireBytes: plain.wireBytes, type: .simpleString, simple: SimpleReply(line: capture))
+        case UInt8(ascii: ":"), UInt8(ascii: "$"):
+            guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
             return ScannedReply(
-                wireBytes: end + 2 - start, type: type, isNull: false, error: error, simple: simple, pubSub: nil, channelSlot: nil,
-                elementCount: 0, elementEndOffsetSum: 0)
-        case UInt8(ascii: "$"):
-            var index = start + 1
-            var isNull = false
-            if index + 3 < bytes.count, bytes[index] == UInt8(ascii: "-"), bytes[index + 1] == UInt8(ascii: "1"),
-                bytes[index + 2] == 13, bytes[index + 3] == 10
-            {
-                isNull = true
-                index += 4
-            } else {
-                guard let bulk = Self.wholeBulkString(bytes, at: start, limits: limits) else { return nil }
-                index = bulk.end
-            }
-            return ScannedReply(
-                wireBytes: index - start, type: .bulkString, isNull: isNull, error: nil, simple: nil, pubSub: nil, channelSlot: nil,
-                elementCount: 0, elementEndOffsetSum: 0)
+                wireBytes: plain.wireBytes, type: typeByte == UInt8(ascii: "$") ? .bulkString : .integer, isNull: plain.isNull)
+        case UInt8(ascii: "-"):
+            guard let end = Self.lineEnd(bytes, from: start &+ 1) else { return nil }
+            capture.reset()
+            capture.append(UnsafeRawBufferPointer(rebasing: bytes[start &+ 1..<end]))
+            return ScannedReply(wireBytes: end &+ 2 &- start, type: .simpleError, error: ReplyError(message: capture))
         case UInt8(ascii: "*"), UInt8(ascii: ">"):
             return Self.classicMessage(bytes, from: start, limits: limits) ?? wholeFlatAggregate(bytes, from: start)
+        default:
+            return nil
+        }
+    }
+
+    /// The whole `+` line, `:` line or `$` bulk string (or `$-1`) starting at `start`, if it is in
+    /// `bytes`; nil for anything else.
+    @inline(__always)
+    private static func plainReply(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits) -> PlainReply? {
+        switch bytes[start] {
+        case UInt8(ascii: "$"):
+            // `$-1\r\n` read as one word in memory order.
+            if start &+ 4 < bytes.count, bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt32.self) == UInt32(littleEndian: 0x0A0D_312D) {
+                return PlainReply(wireBytes: 5, isNull: true)
+            }
+            guard let bulk = wholeBulkString(bytes, at: start, limits: limits) else { return nil }
+            return PlainReply(wireBytes: bulk.end &- start, isNull: false)
+        case UInt8(ascii: "+"), UInt8(ascii: ":"):
+            guard let end = lineEnd(bytes, from: start &+ 1) else { return nil }
+            return PlainReply(wireBytes: end &+ 2 &- start, isNull: false)
         default:
             return nil
         }

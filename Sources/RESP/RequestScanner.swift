@@ -43,14 +43,29 @@ public struct RequestScanner {
     /// again with the next chunk, offset 0), or `.malformed` (offset at the offending byte; the
     /// scanner stays failed and every later call returns `.malformed` again).
     public mutating func next(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<ScannedRequest> {
-        // The common case, a whole multibulk request at a request boundary, without entering the
-        // state machine (whose frame is large to set up).
+        if let request = nextPlain(in: bytes, at: &offset) { return .complete(ScannedRequest(request)) }
+        // The next most common case, a whole multibulk request at a request boundary, without
+        // entering the state machine (whose frame is large to set up).
         if state == .frameStart, failure == nil, offset < bytes.count, bytes[offset] == UInt8(ascii: "*"),
             let request = scanWholeMultibulk(bytes, from: offset, offset: &offset)
         {
             return .complete(request)
         }
         return scanStateByState(bytes, at: &offset)
+    }
+
+    /// The plain lane: the request at `offset` if it is a `PlainRequest` that is whole in `bytes`
+    /// and starts at a request boundary, with `offset` moved past it; nil with nothing changed
+    /// otherwise (then `next(in:at:)` takes it). A session calls this first for each request, so
+    /// most requests are framed, looked up and hashed in one pass over their bytes, with no state
+    /// machine, no classifier and no `ScannedRequest`.
+    @inline(__always)
+    public mutating func nextPlain(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainRequest? {
+        guard state == .frameStart, failure == nil, offset < bytes.count, bytes[offset] == UInt8(ascii: "*"),
+            let (request, end) = Self.plainRequest(bytes, from: offset, limits: limits, table: table)
+        else { return nil }
+        offset = end
+        return request
     }
 
     /// `next(in:at:)` for everything else; the whole-request fast path is taken again for each
@@ -190,112 +205,100 @@ public struct RequestScanner {
         return .incomplete
     }
 
-    // MARK: fast path
+    // MARK: fast paths
 
-    // A whole multibulk request inside one chunk (the common case) is framed from its lengths alone
-    // and fed to the classifier argument by argument, the same calls the state machine makes,
-    // without a state transition per header byte. Anything else — a request continuing past the
-    // chunk, an inline request, a length the fast path does not take (a sign, a leading zero, 19+
-    // digits, over a limit) — goes to the state machine from the same byte, which decides.
+    // A whole multibulk request inside one chunk (the common case) is framed from its lengths alone,
+    // without a state transition per header byte: by the plain lane for the commands it takes, by
+    // `scanWholeMultibulk` (feeding the classifier argument by argument, the same calls the state
+    // machine makes) for the others. Anything else — a request continuing past the chunk, an inline
+    // request, a length the fast paths do not take (a sign, a leading zero, 19+ digits, over a
+    // limit) — goes to the state machine from the same byte, which decides.
 
-    /// Arguments whose place the framing pass records, so that classifying them reads no length
-    /// twice; a request with more arguments is framed again while it is classified.
-    private static let recordedArguments = 16
+    /// The plain request at `start` (its `*`) and its end, if it is whole in `bytes` with plain
+    /// lengths and its command is known, has no special effect and finds its keys by a plain
+    /// position range; nil otherwise. The answers are the classifier's for such a request: keys
+    /// are hashed in Valkey's order as their arguments go by.
+    @inline(__always)
+    private static func plainRequest(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, table: CommandTable
+    ) -> (PlainRequest, end: Int)? {
+        var index = start &+ 1
+        guard let arguments = plainLength(bytes, at: &index, strictNewline: false), arguments > 0,
+            arguments <= limits.maxMultibulkLength,
+            let name = plainArgument(bytes, at: &index, limits: limits)
+        else { return nil }
+        let entryIndex = table.find(in: bytes, at: name, length: index &- 2 &- name)
+        guard entryIndex >= 0 else { return nil }
+        let entry = table.entries[entryIndex]
+        guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
+        // Key positions: nextKey, nextKey + step, … through lastKey (none when lastKey < nextKey).
+        var nextKey = Int.max
+        var lastKey = 0
+        var step = 1
+        switch entry.plan {
+        case .none:
+            break
+        case .range(let first, let last, let rangeStep):
+            if let range = KeyPlan.legacyRange(first: first, last: last, step: rangeStep, argumentCount: arguments),
+                range.first <= range.last
+            {
+                (nextKey, lastKey, step) = range
+            }
+        default:
+            return nil
+        }
+        var keys = KeySlots()
+        for argument in 1..<arguments {
+            guard let argumentStart = plainArgument(bytes, at: &index, limits: limits) else { return nil }
+            if argument == nextKey {
+                var hasher = KeyHasher()
+                hasher.update(UnsafeRawBufferPointer(rebasing: bytes[argumentStart..<index &- 2]))
+                keys.add(hasher.slot)
+                nextKey = argument &+ step <= lastKey ? argument &+ step : Int.max
+            }
+        }
+        let request = PlainRequest(
+            wireBytes: index &- start, argumentCount: arguments, entryIndex: entryIndex, keys: keys.outcome,
+            keyCount: keys.count, arityIsValid: entry.accepts(argumentCount: arguments),
+            isBlocking: entry.flags.contains(.blocking), isWrite: entry.flags.contains(.write))
+        return (request, index)
+    }
+
+    /// Frames the bulk argument at `index` (its `$`) if it is whole in `bytes` with a plain length:
+    /// returns where its bytes start and moves `index` past its terminator; nil otherwise.
+    @inline(__always)
+    private static func plainArgument(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limits: RESPLimits) -> Int? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
+        var payload = index &+ 1
+        guard let length = plainLength(bytes, at: &payload, strictNewline: false), length <= limits.maxBulkLength else { return nil }
+        let end = payload &+ length &+ 2
+        guard end <= bytes.count else { return nil }
+        index = end
+        return payload
+    }
 
     /// Frames and classifies the multibulk request at `start` if all of it is in `bytes` and every
     /// length is plain; nil (nothing changed) otherwise. On success `offset` is its end.
     @inline(__always)
     private mutating func scanWholeMultibulk(_ bytes: UnsafeRawBufferPointer, from start: Int, offset: inout Int) -> ScannedRequest? {
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * Self.recordedArguments) { places in
-            guard let (end, arguments) = Self.frameWholeMultibulk(bytes, from: start, limits: limits, places: places.baseAddress!)
-            else { return nil }
-            offset = end
-            if arguments <= Self.recordedArguments,
-                let request = Self.classifySimple(bytes, places: places.baseAddress!, arguments: arguments, wireBytes: end - start, table: table)
-            {
-                return request
-            }
-            classifier.begin(argumentCount: arguments)
-            if arguments <= Self.recordedArguments {
-                for argument in 0..<arguments { classify(bytes, at: places[2 * argument], length: places[2 * argument + 1]) }
-            } else {
-                var index = start + 1
-                _ = plainLength(bytes, at: &index, strictNewline: false)
-                for _ in 0..<arguments {
-                    index += 1
-                    let length = plainLength(bytes, at: &index, strictNewline: false)!
-                    classify(bytes, at: index, length: length)
-                    index += length + 2
-                }
-            }
-            return classifier.finish(format: .multibulk, wireBytes: end - start, countedBytes: end - start)
-        }
-    }
-
-    /// Classifies a framed request whose command is known, has no special effect and finds its keys
-    /// by a plain position range (GET, SET, HSET, LPUSH, INCR, MGET, DEL, BLPOP …: most traffic)
-    /// straight from the buffer, with the answers the classifier would give. nil for anything else,
-    /// which the classifier then takes.
-    @inline(__always)
-    private static func classifySimple(
-        _ bytes: UnsafeRawBufferPointer, places: UnsafeMutablePointer<Int>, arguments: Int, wireBytes: Int, table: CommandTable
-    ) -> ScannedRequest? {
-        let entryIndex = table.find(in: bytes, at: places[0], length: places[1])
-        guard entryIndex >= 0 else { return nil }
-        let entry = table.entries[entryIndex]
-        guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
-        var keys = KeySlots()
-        switch entry.plan {
-        case .none:
-            break
-        case .range(let first, let last, let step):
-            guard let range = KeyPlan.legacyRange(first: first, last: last, step: step, argumentCount: arguments) else { break }
-            for argument in stride(from: range.first, through: range.last, by: range.step) {
-                var hasher = KeyHasher()
-                let start = places[2 * argument]
-                hasher.update(UnsafeRawBufferPointer(rebasing: bytes[start..<start + places[2 * argument + 1]]))
-                keys.add(hasher.slot)
-            }
-        default:
-            return nil
-        }
-        return ScannedRequest(
-            format: .multibulk, wireBytes: wireBytes, countedBytes: wireBytes, argumentCount: arguments,
-            command: .known(entryIndex), arityIsValid: entry.accepts(argumentCount: arguments), keys: keys.outcome,
-            keyCount: keys.count, effect: .ordinary, isBlocking: entry.flags.contains(.blocking), isWrite: entry.flags.contains(.write))
-    }
-
-    @inline(__always)
-    private mutating func classify(_ bytes: UnsafeRawBufferPointer, at start: Int, length: Int) {
-        classifier.beginArgument()
-        if length > 0 { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[start..<start + length])) }
-        classifier.endArgument()
-    }
-
-    /// The end and argument count of the multibulk request at `start` (`*`), if all of it is in
-    /// `bytes` and every length is plain; records where the first `recordedArguments` arguments'
-    /// bytes start and how long they are in `places`. Static, like the other helpers the hot path
-    /// calls from a mutating method: an instance method would make the compiler copy the scanner.
-    @inline(__always)
-    private static func frameWholeMultibulk(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, places: UnsafeMutablePointer<Int>
-    ) -> (end: Int, arguments: Int)? {
-        var index = start + 1
+        var index = start &+ 1
         guard let arguments = plainLength(bytes, at: &index, strictNewline: false), arguments > 0,
             arguments <= limits.maxMultibulkLength
         else { return nil }
-        for argument in 0..<arguments {
-            guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
-            index += 1
-            guard let length = plainLength(bytes, at: &index, strictNewline: false), length <= limits.maxBulkLength else { return nil }
-            if argument < recordedArguments {
-                places[2 * argument] = index
-                places[2 * argument + 1] = length
-            }
-            index += length + 2
-            guard index <= bytes.count else { return nil }
+        let first = index
+        for _ in 0..<arguments {
+            guard Self.plainArgument(bytes, at: &index, limits: limits) != nil else { return nil }
         }
-        return (index, arguments)
+        offset = index
+        classifier.begin(argumentCount: arguments)
+        index = first
+        for _ in 0..<arguments {
+            let argument = Self.plainArgument(bytes, at: &index, limits: limits).unsafelyUnwrapped
+            classifier.beginArgument()
+            if index &- 2 > argument { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[argument..<index &- 2])) }
+            classifier.endArgument()
+        }
+        return classifier.finish(format: .multibulk, wireBytes: offset &- start, countedBytes: offset &- start)
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedRequest> {

@@ -41,6 +41,32 @@ public struct ScannedRequest: Equatable, Sendable {
     }
 }
 
+/// A request the plain lane (`RequestScanner.nextPlain(in:at:)`) took: a whole multibulk request of
+/// a known command that changes no protocol state and finds its keys by a position range (GET, SET,
+/// HSET, MGET, DEL, BLPOP …: most traffic). Small enough to pass in registers; as a
+/// `ScannedRequest` it is `.multibulk`, `.ordinary` and counted as its wire bytes.
+public struct PlainRequest: Equatable, Sendable {
+    public var wireBytes: Int
+    public var argumentCount: Int
+    /// The command's row in the scanner's `CommandTable`.
+    public var entryIndex: Int
+    public var keys: KeyOutcome
+    public var keyCount: Int
+    public var arityIsValid: Bool
+    public var isBlocking: Bool
+    public var isWrite: Bool
+}
+
+extension ScannedRequest {
+    public init(_ request: PlainRequest) {
+        self.init(
+            format: .multibulk, wireBytes: request.wireBytes, countedBytes: request.wireBytes,
+            argumentCount: request.argumentCount, command: .known(request.entryIndex), arityIsValid: request.arityIsValid,
+            keys: request.keys, keyCount: request.keyCount, effect: .ordinary, isBlocking: request.isBlocking,
+            isWrite: request.isWrite)
+    }
+}
+
 public enum RequestFormat: Equatable, Sendable {
     /// `*N\r\n` then N × `$len\r\n<bytes>\r\n`.
     case multibulk

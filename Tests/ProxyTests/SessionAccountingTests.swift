@@ -4,15 +4,18 @@ import Testing
 
 @testable import Proxy
 
-/// Drives a ``SessionAccounting`` with real scanners over byte strings, no sockets.
+/// Drives a ``SessionAccounting`` with real scanners over byte strings, no sockets. Like the session,
+/// it takes plain requests and replies through the plain lanes first (unless `plainLanes` is off).
 private final class Harness {
     var accounting: SessionAccounting
     var requests = RequestScanner(commands: .builtIn)
     var replies = ReplyScanner()
     let ledger = LedgerShard()
+    let plainLanes: Bool
 
-    init(major: Int = 9) {
+    init(major: Int = 9, plainLanes: Bool = true) {
         accounting = SessionAccounting(rules: NodeCountingRules(version: ValkeyVersion(major: major, minor: 1, patch: 0)))
+        self.plainLanes = plainLanes
     }
 
     func send(_ text: String) {
@@ -20,6 +23,10 @@ private final class Harness {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
+                if plainLanes, accounting.takesPlainRequests, let request = requests.nextPlain(in: buffer, at: &offset) {
+                    accounting.plainRequestScanned(request)
+                    continue
+                }
                 switch requests.next(in: buffer, at: &offset) {
                 case .complete(let request): accounting.requestScanned(request, ledger: ledger)
                 case .incomplete: return
@@ -34,6 +41,10 @@ private final class Harness {
         bytes.withUnsafeBytes { buffer in
             var offset = 0
             while offset < buffer.count {
+                if plainLanes, accounting.takesPlainReplies, let reply = replies.nextPlain(in: buffer, at: &offset) {
+                    accounting.plainReplyScanned(reply, ledger: ledger)
+                    continue
+                }
                 switch replies.next(in: buffer, at: &offset) {
                 case .complete(let reply): accounting.replyScanned(reply, ledger: ledger)
                 case .incomplete: return
@@ -57,6 +68,50 @@ private func command(_ arguments: String...) -> String {
 
 @Suite("SessionAccounting (sans-IO)")
 struct SessionAccountingTests {
+    @Test("the plain lanes give the ledger the general path gives")
+    func plainLanesAgreeWithTheGeneralPath() {
+        // Requests and their replies, each pair in one chunk and all of them pipelined in another:
+        // plain ones (hits, misses, a blocking timeout, keyless, cross-slot, unknown, wrong arity)
+        // between ones the lanes leave to the general path (errors, a transaction, a push, RESP3).
+        let exchanges: [(request: String, reply: String)] = [
+            (command("SET", "key", "value"), "+OK\r\n"),
+            (command("GET", "key"), "$5\r\nvalue\r\n"),
+            (command("GET", "missing"), "$-1\r\n"),
+            (command("INCR", "{n}counter"), ":1\r\n"),
+            (command("MGET", "a", "b"), "*2\r\n$1\r\n1\r\n$-1\r\n"),
+            (command("DEL", "a", "b"), "-CROSSSLOT Keys in request don't hash to the same slot\r\n"),
+            (command("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0.01"), "$-1\r\n"),
+            (command("BLMOVE", "src", "dst", "LEFT", "RIGHT", "0"), "$1\r\nx\r\n"),
+            (command("PING"), "+PONG\r\n"),
+            (command("NOSUCHCOMMAND", "key"), "-ERR unknown command 'NOSUCHCOMMAND'\r\n"),
+            (command("GET", "key", "extra"), "-ERR wrong number of arguments for 'get' command\r\n"),
+            (command("MULTI"), "+OK\r\n"),
+            (command("SET", "key", "v2"), "+QUEUED\r\n"),
+            (command("EXEC"), "*1\r\n+OK\r\n"),
+            (command("HELLO", "3"), "%1\r\n$6\r\nserver\r\n$6\r\nvalkey\r\n"),
+            (command("GET", "key"), ">2\r\n$10\r\ninvalidate\r\n*1\r\n$3\r\nkey\r\n$2\r\nv2\r\n"),
+            (command("GET", "{n}counter"), "$1\r\n1\r\n"),
+        ]
+        for pipelined in [false, true] {
+            let lanes = Harness()
+            let general = Harness(plainLanes: false)
+            for harness in [lanes, general] {
+                if pipelined {
+                    harness.send(exchanges.map(\.request).joined())
+                    harness.receive(exchanges.map(\.reply).joined())
+                } else {
+                    for exchange in exchanges {
+                        harness.send(exchange.request)
+                        harness.receive(exchange.reply)
+                    }
+                }
+            }
+            #expect(lanes.ledger.snapshot() == general.ledger.snapshot(), "pipelined: \(pipelined)")
+            #expect(lanes.ledger.snapshot().total(.node).commands > 5)
+            #expect(lanes.inFlight == 0 && general.inFlight == 0)
+        }
+    }
+
     @Test("a keyed command and its reply count in both views")
     func keyedCommand() {
         let harness = Harness()

@@ -162,3 +162,64 @@ struct ReplyScannerTests {
         #expect(decoded.0.array?.first?.array?[1].pairs?.count == 4)
     }
 }
+
+@Suite("ReplyScanner: plain lane")
+struct PlainReplyLaneTests {
+    /// The lane takes exactly the whole `+`, `:` and `$` frames, with the state machine's length and
+    /// null flag; anything else, or a frame cut anywhere, it leaves without moving the offset.
+    @Test func takesWholeSimpleFramesOnly() {
+        let taken = ["+OK\r\n", ":-5\r\n", ":1234567890123\r\n", "$5\r\nhello\r\n", "$0\r\n\r\n", "$-1\r\n", "+\r\n",
+                     "$12\r\nwith\r\nbreaks\r\n"]
+        let left = ["-ERR x\r\n", "*1\r\n:1\r\n", ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n", "_\r\n", "#t\r\n",
+                    ",1.5\r\n", "|1\r\n+k\r\n+v\r\n+OK\r\n", "$?\r\n;1\r\na\r\n;0\r\n", "$05\r\nhello\r\n", "$5\r\nhelloXY",
+                    "+OK\rX", "%1\r\n+a\r\n:1\r\n"]
+        for text in taken {
+            let frame = Array(text.utf8)
+            let reference = frames(scanReplies(frame, chunks: Array(repeating: 1, count: frame.count))).first
+            for cut in 0...frame.count {
+                let stream = Array(frame[..<cut])
+                stream.withUnsafeBytes { bytes in
+                    var scanner = ReplyScanner()
+                    var offset = 0
+                    let plain = scanner.nextPlain(in: bytes, at: &offset)
+                    if cut == frame.count {
+                        #expect(plain == PlainReply(wireBytes: frame.count, isNull: text == "$-1\r\n"), "\(text.debugDescription)")
+                        #expect(plain?.wireBytes == reference?.wireBytes && plain?.isNull == reference?.isNull)
+                        #expect(offset == frame.count)
+                    } else {
+                        #expect(plain == nil, "\(text.debugDescription) cut at \(cut)")
+                        #expect(offset == 0)
+                    }
+                }
+            }
+        }
+        for text in left {
+            Array(text.utf8).withUnsafeBytes { bytes in
+                var scanner = ReplyScanner()
+                var offset = 0
+                #expect(scanner.nextPlain(in: bytes, at: &offset) == nil, "\(text.debugDescription)")
+                #expect(offset == 0)
+            }
+        }
+    }
+
+    /// After a frame the state machine took part of, the lane waits for the next frame boundary.
+    @Test func waitsForAFrameBoundary() {
+        let stream = Array("*2\r\n:1\r\n:2\r\n+OK\r\n".utf8)
+        stream.withUnsafeBytes { bytes in
+            var scanner = ReplyScanner()
+            var offset = 0
+            #expect(scanner.next(in: UnsafeRawBufferPointer(rebasing: bytes[..<6]), at: &offset) == .incomplete)
+            var rest = 0
+            let tail = UnsafeRawBufferPointer(rebasing: bytes[6...])
+            #expect(scanner.nextPlain(in: tail, at: &rest) == nil)
+            #expect(rest == 0)
+            guard case .complete(let array) = scanner.next(in: tail, at: &rest) else {
+                Issue.record("the array did not complete")
+                return
+            }
+            #expect(array.wireBytes == 12)
+            #expect(scanner.nextPlain(in: tail, at: &rest) == PlainReply(wireBytes: 5, isNull: false))
+        }
+    }
+}

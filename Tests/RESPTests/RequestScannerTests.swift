@@ -315,3 +315,60 @@ struct RequestFramingTests {
         #expect(frame.keys == .slot(slot("big")))
     }
 }
+
+@Suite("RequestScanner: plain lane")
+struct PlainRequestLaneTests {
+    /// Every command of the table, with 1 to 6 arguments drawn from keys with and without hash tags:
+    /// whatever the lane takes, it classifies as the state machine does (fed byte by byte, so no
+    /// fast path runs); whatever it leaves, it leaves without moving the offset.
+    @Test func agreesWithTheStateMachine() {
+        let table = CommandTable.builtIn
+        let arguments = ["k", "{t}a", "a{t}", "{}x", "", "x{y}z{w}", String(repeating: "long", count: 12), "0"]
+        var generator = SeededGenerator(seed: 11)
+        var taken = Set<String>()
+        var left = Set<String>()
+        for name in table.names where !name.contains("|") {
+            for count in 1...6 {
+                let spelled = String(name.map { Bool.random(using: &generator) ? Character($0.uppercased()) : $0 })
+                let args = [spelled] + (1..<count).map { _ in arguments.randomElement(using: &generator)! }
+                let stream = RESPEncoder.command(args) + RESPEncoder.command(["PING"])
+                let reference = frames(scanRequests(stream, chunks: Array(repeating: 1, count: stream.count)))
+                stream.withUnsafeBytes { bytes in
+                    var scanner = RequestScanner(commands: table)
+                    var offset = 0
+                    if let plain = scanner.nextPlain(in: bytes, at: &offset) {
+                        taken.insert(name)
+                        #expect(ScannedRequest(plain) == reference.first, "\(args)")
+                        #expect(offset == stream.count - 14, "\(args)")
+                    } else {
+                        left.insert(name)
+                        #expect(offset == 0, "\(args)")
+                    }
+                }
+            }
+        }
+        #expect(taken.isSuperset(of: ["get", "set", "mget", "mset", "hset", "del", "blpop", "incr", "ping", "publish"]))
+        #expect(left.isSuperset(of: ["multi", "exec", "eval", "subscribe", "client", "xread", "sort", "zunionstore", "hello"]))
+        // Whether the lane takes a command depends on the command alone, never on its arguments.
+        #expect(taken.isDisjoint(with: left))
+    }
+
+    /// A request the lane cannot take whole: cut anywhere, or with a length the fast paths leave to
+    /// the state machine.
+    @Test func leavesPartialAndUnusualFramingUntouched() {
+        let whole = RESPEncoder.command(["GET", "key"])
+        var streams = (0..<whole.count).map { Array(whole[..<$0]) }
+        streams.append(Array("*2\r\n$3\r\nGET\r\n$03\r\nkey\r\n".utf8))
+        streams.append(Array("*2\r\n$3\r\nGET\r\n$+3\r\nkey\r\n".utf8))
+        streams.append(Array("GET key\r\n".utf8))
+        streams.append(Array("*2\r\n$3\r\nGET\r\n:3\r\nkey\r\n".utf8))
+        for stream in streams {
+            stream.withUnsafeBytes { bytes in
+                var scanner = RequestScanner(commands: .builtIn)
+                var offset = 0
+                #expect(scanner.nextPlain(in: bytes, at: &offset) == nil, "\(stream)")
+                #expect(offset == 0)
+            }
+        }
+    }
+}

@@ -74,13 +74,28 @@ struct InFlightCommand: BitwiseCopyable {
 }
 
 extension InFlightCommand {
+    /// An `.ordinary` entry for a plain request (a known command, counted as its wire bytes).
+    @inline(__always)
+    init(_ request: PlainRequest) {
+        self.init(
+            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.wireBytes,
+            countable: request.arityIsValid, isBlocking: request.isBlocking, crossSlot: false, protocolVersion: 0,
+            subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
+        setKeys(request.keys)
+    }
+
     /// An `.ordinary` entry for `request`: its bytes, its slot and whether the node may count it.
     init(_ request: ScannedRequest) {
         self.init(
             kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.countedBytes,
             countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking,
             crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
-        switch request.keys {
+        setKeys(request.keys)
+    }
+
+    @inline(__always)
+    private mutating func setKeys(_ keys: KeyOutcome) {
+        switch keys {
         case .none: break
         case .slot(let slot): self.slot = Int32(slot.rawValue)
         case .crossSlot: crossSlot = true

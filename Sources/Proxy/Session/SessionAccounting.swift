@@ -109,6 +109,16 @@ struct SessionAccounting: ~Copyable {
         }
     }
 
+    /// Whether a request joins the FIFO as it is, with no state to follow: outside a transaction,
+    /// with every reply expected. The session then feeds plain requests to `plainRequestScanned`.
+    var takesPlainRequests: Bool { !inTransaction && clientReply == .on && !skipNextReply }
+
+    /// `requestScanned` for a plain request while `takesPlainRequests`: an ordinary command only
+    /// joins the FIFO (and one that is not a replication handshake never makes one the head).
+    mutating func plainRequestScanned(_ request: PlainRequest) {
+        inFlight.append(InFlightCommand(request))
+    }
+
     /// The client sent bytes that are not RESP. `pendingBytes` are the bytes of the broken request that
     /// were already forwarded; everything from here on is unparsed.
     mutating func requestsBecameUnparsed(pendingBytes: Int, ledger: LedgerShard) {
@@ -121,10 +131,8 @@ struct SessionAccounting: ~Copyable {
     mutating func replyScanned(_ reply: ScannedReply, ledger: LedgerShard) {
         // Most replies: a frame answering an ordinary command, on a connection that is neither
         // subscribed nor monitoring. The checks below all pass such a frame through to the same steps.
-        if !inFlight.isEmpty, inFlight.first.kind == .ordinary, reply.type != .push, reply.error == nil, !subscribed, !monitoring {
-            inFlight.first.replyBytes += reply.wireBytes
-            completeAnswered(inFlight.removeFirst(), reply: reply, ledger: ledger)
-            noteHeadChanged(ledger: ledger)
+        if takesPlainReplies, reply.type != .push, reply.error == nil {
+            completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
             return
         }
         // An open-ended UNSUBSCRIBE ends at the first frame that is not one of its confirmations.
@@ -150,6 +158,25 @@ struct SessionAccounting: ~Copyable {
         }
         let command = inFlight.removeFirst()
         complete(command, reply: reply, ledger: ledger)
+        noteHeadChanged(ledger: ledger)
+    }
+
+    /// Whether the next reply answers an ordinary command on a connection that is neither subscribed
+    /// nor monitoring: then any frame but a push or an error simply completes it, and the session
+    /// feeds plain replies to `plainReplyScanned`.
+    var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
+
+    /// `replyScanned` for a plain reply while `takesPlainReplies`.
+    mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
+        completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
+    }
+
+    /// Completes the head, an ordinary command, with its whole answer of `wireBytes` (no error).
+    @inline(__always)
+    private mutating func completeAnswered(wireBytes: Int, isNull: Bool, ledger: LedgerShard) {
+        var command = inFlight.removeFirst()
+        command.replyBytes += wireBytes
+        completeAnswered(command, isNull: isNull, ledger: ledger)
         noteHeadChanged(ledger: ledger)
     }
 
@@ -208,7 +235,7 @@ struct SessionAccounting: ~Copyable {
     /// Records a command whose reply is complete (`reply` is its last frame, nil when it had none).
     private mutating func complete(_ command: InFlightCommand, reply: ScannedReply?, ledger: LedgerShard) {
         if command.kind == .ordinary, let reply, reply.error == nil {
-            completeAnswered(command, reply: reply, ledger: ledger)
+            completeAnswered(command, isNull: reply.isNull, ledger: ledger)
             return
         }
         let error = reply?.error
@@ -244,9 +271,9 @@ struct SessionAccounting: ~Copyable {
             if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
         case .scriptWithShebang:
             if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
-            countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+            countOrdinary(command, error: error, isNull: reply?.isNull == true, pushes: pushes, ledger: ledger)
         case .ordinary, .hello, .monitor, .subscription, .replication:
-            countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+            countOrdinary(command, error: error, isNull: reply?.isNull == true, pushes: pushes, ledger: ledger)
         }
     }
 
@@ -254,7 +281,7 @@ struct SessionAccounting: ~Copyable {
     /// changes; the wire view takes it to its slot (or the keyless bucket), the node view as it
     /// counts it.
     @inline(__always)
-    private mutating func completeAnswered(_ command: InFlightCommand, reply: ScannedReply, ledger: LedgerShard) {
+    private mutating func completeAnswered(_ command: InFlightCommand, isNull: Bool, ledger: LedgerShard) {
         if command.hasSlot {
             ledger.recordWire(slot: command.hashSlot, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
         } else {
@@ -262,7 +289,7 @@ struct SessionAccounting: ~Copyable {
         }
         let pushes = pendingPushBytes
         pendingPushBytes = 0
-        countOrdinary(command, reply: reply, pushes: pushes, ledger: ledger)
+        countOrdinary(command, error: nil, isNull: isNull, pushes: pushes, ledger: ledger)
     }
 
     private mutating func updateReplySideState(_ command: InFlightCommand, reply: ScannedReply?, succeeded: Bool) {
@@ -283,11 +310,11 @@ struct SessionAccounting: ~Copyable {
 
     @inline(__always)
     private mutating func countOrdinary(
-        _ command: InFlightCommand, reply: ScannedReply?, pushes: Int, ledger: LedgerShard
+        _ command: InFlightCommand, error: ReplyError?, isNull: Bool, pushes: Int, ledger: LedgerShard
     ) {
         guard command.countable, command.hasSlot else { return }
         let slot = command.hashSlot
-        if let error = reply?.error {
+        if let error {
             switch rules.treatment(of: error) {
             case .executed:
                 ledger.recordNode(slot: slot, commands: 1, bytesIn: command.countedBytesIn, bytesOut: command.replyBytes + pushes)
@@ -300,7 +327,7 @@ struct SessionAccounting: ~Copyable {
         }
         // NOTE: blocked.c replyToBlockedClientTimedOut resets the client without commandProcessed:
         // a blocking command that timed out is not counted at all.
-        if command.isBlocking, reply?.isNull == true { return }
+        if command.isBlocking, isNull { return }
         ledger.recordNode(slot: slot, commands: 1, bytesIn: command.countedBytesIn, bytesOut: command.replyBytes + pushes)
     }
 
