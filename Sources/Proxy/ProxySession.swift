@@ -199,30 +199,39 @@ final class ProxySession: TCPStreamDelegate {
                 accounting.plainRequestScanned(request)
                 continue
             }
-            let start = offset
-            switch requestScanner.next(in: bytes, at: &offset) {
-            case .complete(let request):
-                partialRequestBytes = 0
-                if server.commandsAwaitRoleCheck && !roleCheckPassed && request.mayPropagate {
-                    hold(request, UnsafeRawBufferPointer(rebasing: bytes[start...]), scanned: offset - start)
-                    return start
-                }
-                requestScanned(request)
-                if accounting.requestsArePipe {
-                    ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
-                    return bytes.count
-                }
-            case .incomplete:
-                partialRequestBytes += offset - start
-                return bytes.count
-            case .malformed(let violation):
-                server.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
-                accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
-                partialRequestBytes = 0
-                return bytes.count
-            }
+            if let forward = scanRequestGenerally(bytes, at: &offset) { return forward }
         }
         return bytes.count
+    }
+
+    /// Scans and accounts the request at `offset` (or what the chunk holds of it) the general way.
+    /// Returns how many bytes of the chunk may be forwarded once scanning must stop, nil to go on.
+    /// Out of line: its large frame would otherwise be set up for every plain request too.
+    @inline(never)
+    private func scanRequestGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> Int? {
+        let start = offset
+        switch requestScanner.next(in: bytes, at: &offset) {
+        case .complete(let request):
+            partialRequestBytes = 0
+            if server.commandsAwaitRoleCheck && !roleCheckPassed && request.mayPropagate {
+                hold(request, UnsafeRawBufferPointer(rebasing: bytes[start...]), scanned: offset - start)
+                return start
+            }
+            requestScanned(request)
+            if accounting.requestsArePipe {
+                ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
+                return bytes.count
+            }
+            return nil
+        case .incomplete:
+            partialRequestBytes += offset - start
+            return bytes.count
+        case .malformed(let violation):
+            server.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
+            accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
+            partialRequestBytes = 0
+            return bytes.count
+        }
     }
 
     private func requestScanned(_ request: ScannedRequest) {
@@ -251,37 +260,46 @@ final class ProxySession: TCPStreamDelegate {
     private func scanReplies(_ bytes: UnsafeRawBufferPointer) {
         var offset = 0
         while offset < bytes.count {
-            if accounting.repliesArePipe {
-                ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
-                return
-            }
-            // The plain lane (most replies): a whole `+`, `:` or `$` frame answering an ordinary command.
+            // The plain lane (most replies): a whole `+`, `:` or `$` frame answering an ordinary
+            // command. (Never on a replication pipe: nothing is in flight there.)
             if accounting.takesPlainReplies, let reply = replyScanner.nextPlain(in: bytes, at: &offset) {
                 accounting.plainReplyScanned(reply, ledger: ledger)
                 continue
             }
-            let start = offset
-            switch replyScanner.next(in: bytes, at: &offset) {
-            case .complete(let reply):
-                partialReplyBytes = 0
-                accounting.replyScanned(reply, ledger: ledger)
-                if let error = reply.error {
-                    switch error {
-                    case .moved, .readOnly, .loading, .clusterDown, .unblocked: server.replySuggestsRoleChange()
-                    default: break
-                    }
-                } else if reply.pubSub == .sunsubscribe && reply.type == .push {
-                    server.replySuggestsRoleChange()
+            if !scanReplyGenerally(bytes, at: &offset) { return }
+        }
+    }
+
+    /// Scans and accounts the reply frame at `offset` (or what the chunk holds of it) the general
+    /// way; returns whether scanning goes on. Out of line, like `scanRequestGenerally`.
+    @inline(never)
+    private func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int) -> Bool {
+        if accounting.repliesArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
+            return false
+        }
+        let start = offset
+        switch replyScanner.next(in: bytes, at: &offset) {
+        case .complete(let reply):
+            partialReplyBytes = 0
+            accounting.replyScanned(reply, ledger: ledger)
+            if let error = reply.error {
+                switch error {
+                case .moved, .readOnly, .loading, .clusterDown, .unblocked: server.replySuggestsRoleChange()
+                default: break
                 }
-            case .incomplete:
-                partialReplyBytes += offset - start
-                return
-            case .malformed(let violation):
-                server.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
-                accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
-                partialReplyBytes = 0
-                return
+            } else if reply.pubSub == .sunsubscribe && reply.type == .push {
+                server.replySuggestsRoleChange()
             }
+            return true
+        case .incomplete:
+            partialReplyBytes += offset - start
+            return false
+        case .malformed(let violation):
+            server.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
+            accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
+            partialReplyBytes = 0
+            return false
         }
     }
 

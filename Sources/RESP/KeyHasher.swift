@@ -41,6 +41,20 @@ public struct KeyHasher: Sendable {
         }
     }
 
+    /// The slot of a whole key, as `HashSlot(key:)` gives it, in one pass without the streaming
+    /// state: the plain request lane has every key whole in its read buffer.
+    @inline(__always)
+    static func slot(ofWholeKey key: UnsafeRawBufferPointer) -> HashSlot {
+        let count = key.count
+        let open = firstBrace(key)
+        if open < count {
+            var close = open &+ 1
+            while close < count, key[close] != UInt8(ascii: "}") { close &+= 1 }
+            if close < count, close > open &+ 1 { return HashSlot(masked: crc16(0, key, from: open &+ 1, to: close)) }
+        }
+        return HashSlot(masked: crc16(0, key, from: 0, to: count))
+    }
+
     /// The index of the first `{` in `bytes`, or `bytes.count`.
     @inline(__always)
     private static func firstBrace(_ bytes: UnsafeRawBufferPointer) -> Int {

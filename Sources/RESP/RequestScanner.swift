@@ -217,17 +217,20 @@ public struct RequestScanner {
     /// The plain request at `start` (its `*`) and its end, if it is whole in `bytes` with plain
     /// lengths and its command is known, has no special effect and finds its keys by a plain
     /// position range; nil otherwise. The answers are the classifier's for such a request: keys
-    /// are hashed in Valkey's order as their arguments go by.
+    /// are hashed in Valkey's order as their arguments go by. Requires `start < bytes.count`.
     @inline(__always)
     private static func plainRequest(
         _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, table: CommandTable
     ) -> (PlainRequest, end: Int)? {
+        // Read through a bare pointer: the buffer's subscripts and `count` check its base every time.
+        let base = bytes.baseAddress.unsafelyUnwrapped
+        let count = bytes.count
         var index = start &+ 1
-        guard let arguments = plainLength(bytes, at: &index, strictNewline: false), arguments > 0,
+        guard let arguments = plainLength(base, count: count, at: &index, strictNewline: false), arguments > 0,
             arguments <= limits.maxMultibulkLength,
-            let name = plainArgument(bytes, at: &index, limits: limits)
+            let name = plainArgument(base, count: count, at: &index, limits: limits)
         else { return nil }
-        let entryIndex = table.find(in: bytes, at: name, length: index &- 2 &- name)
+        let entryIndex = table.find(in: UnsafeRawBufferPointer(start: base, count: count), at: name, length: index &- 2 &- name)
         guard entryIndex >= 0 else { return nil }
         let entry = table.entries[entryIndex]
         guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
@@ -249,11 +252,9 @@ public struct RequestScanner {
         }
         var keys = KeySlots()
         for argument in 1..<arguments {
-            guard let argumentStart = plainArgument(bytes, at: &index, limits: limits) else { return nil }
+            guard let argumentStart = plainArgument(base, count: count, at: &index, limits: limits) else { return nil }
             if argument == nextKey {
-                var hasher = KeyHasher()
-                hasher.update(UnsafeRawBufferPointer(rebasing: bytes[argumentStart..<index &- 2]))
-                keys.add(hasher.slot)
+                keys.add(KeyHasher.slot(ofWholeKey: UnsafeRawBufferPointer(start: base + argumentStart, count: index &- 2 &- argumentStart)))
                 nextKey = argument &+ step <= lastKey ? argument &+ step : Int.max
             }
         }
@@ -264,17 +265,26 @@ public struct RequestScanner {
         return (request, index)
     }
 
-    /// Frames the bulk argument at `index` (its `$`) if it is whole in `bytes` with a plain length:
-    /// returns where its bytes start and moves `index` past its terminator; nil otherwise.
+    /// Frames the bulk argument at `index` (its `$`) if it is whole in the `count` bytes at `base`
+    /// with a plain length: returns where its bytes start and moves `index` past its terminator;
+    /// nil otherwise.
     @inline(__always)
-    private static func plainArgument(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limits: RESPLimits) -> Int? {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
+    private static func plainArgument(_ base: UnsafeRawPointer, count: Int, at index: inout Int, limits: RESPLimits) -> Int? {
+        guard index < count, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "$") else { return nil }
         var payload = index &+ 1
-        guard let length = plainLength(bytes, at: &payload, strictNewline: false), length <= limits.maxBulkLength else { return nil }
+        guard let length = plainLength(base, count: count, at: &payload, strictNewline: false), length <= limits.maxBulkLength
+        else { return nil }
         let end = payload &+ length &+ 2
-        guard end <= bytes.count else { return nil }
+        guard end <= count else { return nil }
         index = end
         return payload
+    }
+
+    /// `plainArgument` over a buffer.
+    @inline(__always)
+    private static func plainArgument(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limits: RESPLimits) -> Int? {
+        guard let base = bytes.baseAddress else { return nil }
+        return plainArgument(base, count: bytes.count, at: &index, limits: limits)
     }
 
     /// Frames and classifies the multibulk request at `start` if all of it is in `bytes` and every

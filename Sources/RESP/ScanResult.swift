@@ -46,39 +46,47 @@ public enum ProtocolViolation: Error, Equatable, Sendable {
 /// including a two-digit length with a leading zero, goes through it.
 @inline(__always)
 func plainLength(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNewline: Bool) -> Int? {
-    if index &+ 3 < bytes.count {
-        let first = bytes[index] &- 48
-        let second = bytes[index &+ 1]
+    guard let base = bytes.baseAddress else { return nil }
+    return plainLength(base, count: bytes.count, at: &index, strictNewline: strictNewline)
+}
+
+/// `plainLength` over the `count` bytes at `base` (the plain lanes read through a bare pointer: a
+/// buffer's every subscript and `count` would check its optional base again).
+@inline(__always)
+func plainLength(_ base: UnsafeRawPointer, count: Int, at index: inout Int, strictNewline: Bool) -> Int? {
+    if index &+ 3 < count {
+        let first = base.load(fromByteOffset: index, as: UInt8.self) &- 48
+        let second = base.load(fromByteOffset: index &+ 1, as: UInt8.self)
         if first < 10, second == 13 {
-            if strictNewline, bytes[index &+ 2] != 10 { return nil }
+            if strictNewline, base.load(fromByteOffset: index &+ 2, as: UInt8.self) != 10 { return nil }
             index &+= 3
             return Int(first)
         }
-        if first &- 1 < 9, second &- 48 < 10, bytes[index &+ 2] == 13 {
-            if strictNewline, bytes[index &+ 3] != 10 { return nil }
+        if first &- 1 < 9, second &- 48 < 10, base.load(fromByteOffset: index &+ 2, as: UInt8.self) == 13 {
+            if strictNewline, base.load(fromByteOffset: index &+ 3, as: UInt8.self) != 10 { return nil }
             index &+= 4
             return Int(first) &* 10 &+ Int(second &- 48)
         }
     }
-    return plainLengthOfAnySize(bytes, at: &index, strictNewline: strictNewline)
+    return plainLengthOfAnySize(base, count: count, at: &index, strictNewline: strictNewline)
 }
 
 /// `plainLength` digit by digit, out of line so that the short case stays small enough to inline.
 @inline(never)
-func plainLengthOfAnySize(_ bytes: UnsafeRawBufferPointer, at index: inout Int, strictNewline: Bool) -> Int? {
+func plainLengthOfAnySize(_ base: UnsafeRawPointer, count: Int, at index: inout Int, strictNewline: Bool) -> Int? {
     var position = index
     var value = 0
-    let end = min(bytes.count, index &+ 19)
+    let end = min(count, index &+ 19)
     while position < end {
-        let digit = bytes[position] &- 48
+        let digit = base.load(fromByteOffset: position, as: UInt8.self) &- 48
         guard digit < 10 else { break }
         if position > index, value == 0 { return nil }  // a leading zero
         value = value &* 10 &+ Int(digit)
         position &+= 1
     }
     let digits = position &- index
-    guard digits > 0, digits <= 18, position &+ 1 < bytes.count, bytes[position] == 13 else { return nil }
-    if strictNewline, bytes[position &+ 1] != 10 { return nil }
+    guard digits > 0, digits <= 18, position &+ 1 < count, base.load(fromByteOffset: position, as: UInt8.self) == 13 else { return nil }
+    if strictNewline, base.load(fromByteOffset: position &+ 1, as: UInt8.self) != 10 { return nil }
     index = position &+ 2
     return value
 }

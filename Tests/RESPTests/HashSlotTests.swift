@@ -24,7 +24,7 @@ struct HashSlotTests {
     }
 
     /// Braces often; no braces (long runs through the word-wise search and the two-byte CRC steps);
-    /// rarely a brace, so that it often comes late.
+    /// rarely a brace, so that it often comes late. The one-pass slot of the whole key agrees too.
     @Test(arguments: ["ab{}{x}yz", "abcdefgh", "abcdefghijklmnopqrstuvwxyz0123456789{}"])
     func streamingMatchesWholeKeyForAnyChunking(_ letters: String) {
         var generator = SeededGenerator(seed: 7)
@@ -48,6 +48,7 @@ struct HashSlotTests {
                 start = end
             }
             #expect(hasher.slot == expected)
+            key.withUnsafeBytes { #expect(KeyHasher.slot(ofWholeKey: $0) == expected) }
         }
     }
 
@@ -64,6 +65,7 @@ struct HashSlotTests {
         for _ in 0..<2000 {
             let key = (0..<Int.random(in: 0...10, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! }
             #expect(HashSlot(key: key).rawValue == reference(key))
+            key.withUnsafeBytes { #expect(KeyHasher.slot(ofWholeKey: $0).rawValue == reference(key)) }
         }
     }
 

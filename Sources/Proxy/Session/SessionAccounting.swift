@@ -167,6 +167,7 @@ struct SessionAccounting: ~Copyable {
     var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
 
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
+    @inline(__always)
     mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
         completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
@@ -193,8 +194,14 @@ struct SessionAccounting: ~Copyable {
     /// Once every reply before `SYNC`/`PSYNC` has arrived, the rest of the connection is the
     /// replication stream: the handshake is recorded now and nothing stays in flight, so a drain never
     /// waits on a replica's link.
+    @inline(__always)
     private mutating func noteHeadChanged(ledger: LedgerShard) {
         guard !inFlight.isEmpty, inFlight.first.kind == .replication else { return }
+        replicationReachedHead(ledger: ledger)
+    }
+
+    @inline(never)
+    private mutating func replicationReachedHead(ledger: LedgerShard) {
         repliesArePipe = true
         complete(inFlight.removeFirst(), reply: nil, ledger: ledger)
     }
