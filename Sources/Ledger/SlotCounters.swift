@@ -23,12 +23,13 @@ public struct SlotCounters: Equatable, Sendable, Codable {
 
     public static func += (lhs: inout SlotCounters, rhs: SlotCounters) { lhs = lhs + rhs }
 
-    /// Adds one record in place (the ledger's hot path).
+    /// Adds one record in place (the ledger's hot path). Byte counts are never negative, so they
+    /// are taken as they are, without a check per addition.
     @inlinable
     mutating func add(commands: UInt64, bytesIn: Int, bytesOut: Int) {
         self.commands &+= commands
-        self.bytesIn &+= UInt64(bytesIn)
-        self.bytesOut &+= UInt64(bytesOut)
+        self.bytesIn &+= UInt64(truncatingIfNeeded: bytesIn)
+        self.bytesOut &+= UInt64(truncatingIfNeeded: bytesOut)
     }
 }
 

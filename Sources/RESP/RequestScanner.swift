@@ -225,11 +225,28 @@ public struct RequestScanner {
         // Read through a bare pointer: the buffer's subscripts and `count` check its base every time.
         let base = bytes.baseAddress.unsafelyUnwrapped
         let count = bytes.count
-        var index = start &+ 1
-        guard let arguments = plainLength(base, count: count, at: &index, strictNewline: false), arguments > 0,
-            arguments <= limits.maxMultibulkLength,
-            let name = plainArgument(base, count: count, at: &index, limits: limits)
-        else { return nil }
+        var index: Int
+        let arguments: Int
+        let name: Int
+        let word = start &+ 8 <= count ? base.loadUnaligned(fromByteOffset: start, as: UInt64.self) : 0
+        if word & 0x00FF_00FF_00FF_00FF == 0x000D_0024_000D_002A {
+            // `*A\r?$L\r?` with one digit each (nearly every request): both headers from one word.
+            let argumentDigit = UInt8(truncatingIfNeeded: word &>> 8) &- 48
+            let lengthDigit = UInt8(truncatingIfNeeded: word &>> 40) &- 48
+            guard argumentDigit &- 1 < 9, lengthDigit < 10 else { return nil }
+            arguments = Int(argumentDigit)
+            name = start &+ 8
+            index = name &+ Int(lengthDigit) &+ 2
+            guard index <= count, arguments <= limits.maxMultibulkLength, Int(lengthDigit) <= limits.maxBulkLength else { return nil }
+        } else {
+            index = start &+ 1
+            guard let argumentCount = plainLength(base, count: count, at: &index, strictNewline: false), argumentCount > 0,
+                argumentCount <= limits.maxMultibulkLength,
+                let nameStart = plainArgument(base, count: count, at: &index, limits: limits)
+            else { return nil }
+            arguments = argumentCount
+            name = nameStart
+        }
         let entryIndex = table.find(in: UnsafeRawBufferPointer(start: base, count: count), at: name, length: index &- 2 &- name)
         guard entryIndex >= 0 else { return nil }
         let entry = table.entries[entryIndex]

@@ -323,7 +323,8 @@ struct PlainRequestLaneTests {
     /// fast path runs); whatever it leaves, it leaves without moving the offset.
     @Test func agreesWithTheStateMachine() {
         let table = CommandTable.builtIn
-        let arguments = ["k", "{t}a", "a{t}", "{}x", "", "x{y}z{w}", String(repeating: "long", count: 12), "0"]
+        // Keys and values of every header width the lane reads (one-word headers, 1- and 2-digit lengths).
+        let arguments = ["k", "{t}a", "a{t}", "{}x", "", "x{y}z{w}", String(repeating: "long", count: 12), "0", "ninebytes"]
         var generator = SeededGenerator(seed: 11)
         var taken = Set<String>()
         var left = Set<String>()
@@ -354,7 +355,7 @@ struct PlainRequestLaneTests {
     }
 
     /// A request the lane cannot take whole: cut anywhere, or with a length the fast paths leave to
-    /// the state machine.
+    /// the state machine (also when both headers fit the one-word read).
     @Test func leavesPartialAndUnusualFramingUntouched() {
         let whole = RESPEncoder.command(["GET", "key"])
         var streams = (0..<whole.count).map { Array(whole[..<$0]) }
@@ -362,6 +363,10 @@ struct PlainRequestLaneTests {
         streams.append(Array("*2\r\n$3\r\nGET\r\n$+3\r\nkey\r\n".utf8))
         streams.append(Array("GET key\r\n".utf8))
         streams.append(Array("*2\r\n$3\r\nGET\r\n:3\r\nkey\r\n".utf8))
+        // Both headers in the first word, but not a request the lane takes.
+        streams.append(Array("*0\r\n$3\r\nGET\r\n".utf8))
+        streams.append(Array("*2\r\n$x\r\nGET\r\n$3\r\nkey\r\n".utf8))
+        streams.append(Array("*2\r\n$3\r\nGE".utf8))
         for stream in streams {
             stream.withUnsafeBytes { bytes in
                 var scanner = RequestScanner(commands: .builtIn)

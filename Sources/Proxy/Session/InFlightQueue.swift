@@ -16,8 +16,8 @@ struct InFlightQueue<Element: BitwiseCopyable>: ~Copyable {
 
     mutating func append(_ element: Element) {
         if count == capacity { grow() }
-        storage.unsafelyUnwrapped[(head + count) & (capacity - 1)] = element
-        count += 1
+        storage.unsafelyUnwrapped[(head &+ count) & (capacity &- 1)] = element
+        count &+= 1
     }
 
     /// The oldest entry. Only valid while `!isEmpty`.
@@ -29,8 +29,8 @@ struct InFlightQueue<Element: BitwiseCopyable>: ~Copyable {
     @discardableResult
     mutating func removeFirst() -> Element {
         let element = storage.unsafelyUnwrapped[head]
-        head = (head + 1) & (capacity - 1)
-        count -= 1
+        head = (head &+ 1) & (capacity &- 1)
+        count &-= 1
         return element
     }
 
