@@ -266,6 +266,12 @@ final class ProxySession: TCPStreamDelegate {
                 accounting.plainReplyScanned(reply, ledger: ledger)
                 continue
             }
+            // The message lane (a pub/sub fan-out): a classic message that answers no command.
+            if let message = replyScanner.plainMessage(in: bytes, at: offset), accounting.takesMessage(isPush: message.isPush) {
+                offset &+= message.wireBytes
+                accounting.plainMessageScanned(message, ledger: ledger)
+                continue
+            }
             if !scanReplyGenerally(bytes, at: &offset) { return }
         }
     }

@@ -7,6 +7,14 @@ public struct PlainReply: Equatable, Sendable {
     public var isNull: Bool
 }
 
+/// A classic pub/sub message as Valkey writes it, found by `ReplyScanner.plainMessage(in:at:)`:
+/// `*3` (RESP2) or `>3` (RESP3), `$7 message`, the channel and the payload as bulk strings.
+public struct PlainMessage: Equatable, Sendable {
+    public var wireBytes: Int
+    /// A RESP3 push (`>`) rather than a RESP2 array.
+    public var isPush: Bool
+}
+
 public struct ScannedReply: Equatable, Sendable {
     /// The whole top-level frame, including any leading attribute (`|`) frames.
     public var wireBytes: Int

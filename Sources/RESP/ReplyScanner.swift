@@ -85,6 +85,22 @@ public struct ReplyScanner {
         return reply
     }
 
+    /// The message lane: the frame at `offset` if it is a `PlainMessage` that is whole in `bytes` and
+    /// starts at a frame boundary; nil otherwise. It does not move `offset`: whether the frame is a
+    /// message (out of band) or the reply to a command depends on the connection's state, so the
+    /// caller decides, and skips `wireBytes` if it takes the frame. A fan-out delivers one such
+    /// frame per subscriber per publish. (`mutating` though it changes nothing: a scanner is large,
+    /// and a non-mutating call on one stored in a class copies it.)
+    @inline(__always)
+    public mutating func plainMessage(in bytes: UnsafeRawBufferPointer, at offset: Int) -> PlainMessage? {
+        guard atFrameBoundary, offset < bytes.count else { return nil }
+        let type = bytes[offset]
+        guard type == UInt8(ascii: "*") || type == UInt8(ascii: ">"),
+            let frame = Self.classicMessageFrame(bytes, from: offset, limits: limits)
+        else { return nil }
+        return PlainMessage(wireBytes: frame.end &- offset, isPush: type == UInt8(ascii: ">"))
+    }
+
     /// Between top-level frames, with no failure. (frameBytes > 0 at depth 0 means an attribute came
     /// first and belongs to the next frame: the state machine takes that.)
     private var atFrameBoundary: Bool {
@@ -231,12 +247,25 @@ public struct ReplyScanner {
         }
     }
 
-    /// A whole classic pub/sub message as Valkey writes it: `*3` (or `>3`), `$7\r\nmessage`, then the
-    /// channel and the payload as bulk strings. A fan-out delivers one per subscriber per publish, so
-    /// the 16 bytes after the type byte are compared as two words and only the two lengths are
-    /// parsed. The same frame in any other spelling is left to `wholeFlatAggregate`, which agrees.
+    /// A whole classic pub/sub message as Valkey writes it, as a `ScannedReply`.
     @inline(__always)
     private static func classicMessage(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits) -> ScannedReply? {
+        guard let frame = classicMessageFrame(bytes, from: start, limits: limits) else { return nil }
+        return ScannedReply(
+            wireBytes: frame.end &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
+            simple: nil, pubSub: .message, channelSlot: nil, elementCount: 3,
+            elementEndOffsetSum: (frame.nameEnd &- start) &+ (frame.channelEnd &- start) &+ (frame.end &- start))
+    }
+
+    /// Frames a classic pub/sub message as Valkey writes it at `start` (a `*` or `>`): `3`,
+    /// `$7\r\nmessage`, then the channel and the payload as bulk strings. A fan-out delivers one per
+    /// subscriber per publish, so the 16 bytes after the type byte are compared as two words and only
+    /// the two lengths are parsed. The same frame in any other spelling is left to
+    /// `wholeFlatAggregate`, which agrees. Returns where the name, the channel and the frame end.
+    @inline(__always)
+    private static func classicMessageFrame(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits
+    ) -> (nameEnd: Int, channelEnd: Int, end: Int)? {
         let nameEnd = start &+ 17
         guard nameEnd < bytes.count,
             bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt64.self) == word("3\r\n$7\r\nm"),
@@ -244,10 +273,7 @@ public struct ReplyScanner {
             let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
             let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
         else { return nil }
-        return ScannedReply(
-            wireBytes: payload.end &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
-            simple: nil, pubSub: .message, channelSlot: nil, elementCount: 3,
-            elementEndOffsetSum: (nameEnd &- start) &+ (channel.end &- start) &+ (payload.end &- start))
+        return (nameEnd, channel.end, payload.end)
     }
 
     /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.

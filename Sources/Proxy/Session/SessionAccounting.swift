@@ -172,6 +172,23 @@ struct SessionAccounting: ~Copyable {
         completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
 
+    /// Whether a classic pub/sub message frame (`message`; a RESP3 push when `isPush`) arriving now
+    /// answers no command and is recorded as a keyless push, what `replyScanned` would find for it:
+    /// a push always, a RESP2 array while subscribed (otherwise it is a reply), except after
+    /// unparsable input or while an open-ended UNSUBSCRIBE waits for its end (both go the general way).
+    func takesMessage(isPush: Bool) -> Bool {
+        if requestsUnparsed { return false }
+        if inFlight.isEmpty { return true }
+        if inFlight.first.kind == .subscription && inFlight.first.framesExpected == 0 { return false }
+        return isPush || (subscribed && protocolVersion == 2)
+    }
+
+    /// `replyScanned` for a classic message while `takesMessage`.
+    @inline(__always)
+    mutating func plainMessageScanned(_ message: PlainMessage, ledger: LedgerShard) {
+        keylessPush(wireBytes: message.wireBytes, ledger: ledger)
+    }
+
     /// Completes the head, an ordinary command, with its whole answer of `wireBytes` (no error).
     @inline(__always)
     private mutating func completeAnswered(wireBytes: Int, isNull: Bool, ledger: LedgerShard) {
@@ -232,9 +249,16 @@ struct SessionAccounting: ~Copyable {
             ledger.recordNode(slot: channel, commands: 0, bytesIn: 0, bytesOut: pendingPushBytes + reply.wireBytes)
             pendingPushBytes = 0
         } else {
-            ledger.recordWire(bucket: .keyless, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
-            pendingPushBytes += reply.wireBytes
+            keylessPush(wireBytes: reply.wireBytes, ledger: ledger)
         }
+    }
+
+    /// A frame that answers no command and names no slot: the wire view's keyless bucket now, and the
+    /// node adds it to the next keyed command's bytes out.
+    @inline(__always)
+    private mutating func keylessPush(wireBytes: Int, ledger: LedgerShard) {
+        ledger.recordWire(bucket: .keyless, commands: 0, bytesIn: 0, bytesOut: wireBytes)
+        pendingPushBytes &+= wireBytes
     }
 
     // MARK: completion
