@@ -266,10 +266,10 @@ final class ProxySession: TCPStreamDelegate {
                 accounting.plainReplyScanned(reply, ledger: ledger)
                 continue
             }
-            // The message lane (a pub/sub fan-out): a classic message that answers no command.
-            if let message = replyScanner.plainMessage(in: bytes, at: offset), accounting.takesMessage(isPush: message.isPush) {
-                offset &+= message.wireBytes
-                accounting.plainMessageScanned(message, ledger: ledger)
+            // The message lane (a pub/sub fan-out): classic messages that answer no command.
+            if let messages = replyScanner.plainMessages(in: bytes, at: offset), accounting.takesMessages(arePushes: messages.arePushes) {
+                offset &+= messages.wireBytes
+                accounting.plainMessagesScanned(messages, ledger: ledger)
                 continue
             }
             if !scanReplyGenerally(bytes, at: &offset) { return }

@@ -7,12 +7,14 @@ public struct PlainReply: Equatable, Sendable {
     public var isNull: Bool
 }
 
-/// A classic pub/sub message as Valkey writes it, found by `ReplyScanner.plainMessage(in:at:)`:
-/// `*3` (RESP2) or `>3` (RESP3), `$7 message`, the channel and the payload as bulk strings.
-public struct PlainMessage: Equatable, Sendable {
+/// Classic pub/sub messages as Valkey writes them, back to back, found by
+/// `ReplyScanner.plainMessages(in:at:)`: each `*3` (RESP2) or `>3` (RESP3), `$7 message`, the
+/// channel and the payload as bulk strings.
+public struct PlainMessages: Equatable, Sendable {
+    /// All of them together.
     public var wireBytes: Int
-    /// A RESP3 push (`>`) rather than a RESP2 array.
-    public var isPush: Bool
+    /// RESP3 pushes (`>`) rather than RESP2 arrays; a run is all one or all the other.
+    public var arePushes: Bool
 }
 
 public struct ScannedReply: Equatable, Sendable {

@@ -80,25 +80,30 @@ public struct ReplyScanner {
     /// most replies are framed without a `ScannedReply`.
     @inline(__always)
     public mutating func nextPlain(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainReply? {
-        guard atFrameBoundary, offset < bytes.count, let reply = Self.plainReply(bytes, from: offset, limits: limits) else { return nil }
+        guard atFrameBoundary, offset < bytes.count, let reply = Self.plainReply(ReadBytes(bytes), from: offset, limits: limits) else { return nil }
         offset &+= reply.wireBytes
         return reply
     }
 
-    /// The message lane: the frame at `offset` if it is a `PlainMessage` that is whole in `bytes` and
-    /// starts at a frame boundary; nil otherwise. It does not move `offset`: whether the frame is a
-    /// message (out of band) or the reply to a command depends on the connection's state, so the
-    /// caller decides, and skips `wireBytes` if it takes the frame. A fan-out delivers one such
-    /// frame per subscriber per publish. (`mutating` though it changes nothing: a scanner is large,
-    /// and a non-mutating call on one stored in a class copies it.)
+    /// The message lane: the whole classic messages from `offset` on (one or more, back to back, all
+    /// of the first one's type), if it starts at a frame boundary; nil otherwise. It does not move
+    /// `offset`: whether such frames are messages (out of band) or the reply to a command depends on
+    /// the connection's state, so the caller decides, and skips `wireBytes` if it takes them. A
+    /// fan-out delivers one message per subscriber per publish, and a subscriber reads many at once.
+    /// (`mutating` though it changes nothing: a scanner is large, and a non-mutating call on one
+    /// stored in a class copies it.)
     @inline(__always)
-    public mutating func plainMessage(in bytes: UnsafeRawBufferPointer, at offset: Int) -> PlainMessage? {
-        guard atFrameBoundary, offset < bytes.count else { return nil }
+    public mutating func plainMessages(in buffer: UnsafeRawBufferPointer, at offset: Int) -> PlainMessages? {
+        guard atFrameBoundary, offset < buffer.count else { return nil }
+        let bytes = ReadBytes(buffer)
         let type = bytes[offset]
         guard type == UInt8(ascii: "*") || type == UInt8(ascii: ">"),
-            let frame = Self.classicMessageFrame(bytes, from: offset, limits: limits)
+            var end = Self.classicMessageFrame(bytes, from: offset, limits: limits)?.end
         else { return nil }
-        return PlainMessage(wireBytes: frame.end &- offset, isPush: type == UInt8(ascii: ">"))
+        while end < bytes.count, bytes[end] == type, let next = Self.classicMessageFrame(bytes, from: end, limits: limits) {
+            end = next.end
+        }
+        return PlainMessages(wireBytes: end &- offset, arePushes: type == UInt8(ascii: ">"))
     }
 
     /// Between top-level frames, with no failure. (frameBytes > 0 at depth 0 means an attribute came
@@ -203,13 +208,14 @@ public struct ReplyScanner {
 
     /// The reply starting at `start` if it is a whole simple one; nil otherwise (nothing changed).
     @inline(__always)
-    private mutating func wholeSimpleReply(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
+    private mutating func wholeSimpleReply(_ buffer: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
+        let bytes = ReadBytes(buffer)
         let typeByte = bytes[start]
         switch typeByte {
         case UInt8(ascii: "+"):
             guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
             capture.reset()
-            capture.append(UnsafeRawBufferPointer(rebasing: bytes[start &+ 1..<start &+ plain.wireBytes &- 2]))
+            capture.append(bytes.slice(start &+ 1, start &+ plain.wireBytes &- 2))
             return ScannedReply(wireBytes: plain.wireBytes, type: .simpleString, simple: SimpleReply(line: capture))
         case UInt8(ascii: ":"), UInt8(ascii: "$"):
             guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
@@ -218,7 +224,7 @@ public struct ReplyScanner {
         case UInt8(ascii: "-"):
             guard let end = Self.lineEnd(bytes, from: start &+ 1) else { return nil }
             capture.reset()
-            capture.append(UnsafeRawBufferPointer(rebasing: bytes[start &+ 1..<end]))
+            capture.append(bytes.slice(start &+ 1, end))
             return ScannedReply(wireBytes: end &+ 2 &- start, type: .simpleError, error: ReplyError(message: capture))
         case UInt8(ascii: "*"), UInt8(ascii: ">"):
             return Self.classicMessage(bytes, from: start, limits: limits) ?? wholeFlatAggregate(bytes, from: start)
@@ -230,11 +236,11 @@ public struct ReplyScanner {
     /// The whole `+` line, `:` line or `$` bulk string (or `$-1`) starting at `start`, if it is in
     /// `bytes`; nil for anything else.
     @inline(__always)
-    private static func plainReply(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits) -> PlainReply? {
+    private static func plainReply(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> PlainReply? {
         switch bytes[start] {
         case UInt8(ascii: "$"):
             // `$-1\r\n` read as one word in memory order.
-            if start &+ 4 < bytes.count, bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt32.self) == UInt32(littleEndian: 0x0A0D_312D) {
+            if start &+ 4 < bytes.count, bytes.base.loadUnaligned(fromByteOffset: start &+ 1, as: UInt32.self) == UInt32(littleEndian: 0x0A0D_312D) {
                 return PlainReply(wireBytes: 5, isNull: true)
             }
             guard let bulk = wholeBulkString(bytes, at: start, limits: limits) else { return nil }
@@ -249,7 +255,7 @@ public struct ReplyScanner {
 
     /// A whole classic pub/sub message as Valkey writes it, as a `ScannedReply`.
     @inline(__always)
-    private static func classicMessage(_ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits) -> ScannedReply? {
+    private static func classicMessage(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> ScannedReply? {
         guard let frame = classicMessageFrame(bytes, from: start, limits: limits) else { return nil }
         return ScannedReply(
             wireBytes: frame.end &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
@@ -264,12 +270,12 @@ public struct ReplyScanner {
     /// `wholeFlatAggregate`, which agrees. Returns where the name, the channel and the frame end.
     @inline(__always)
     private static func classicMessageFrame(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits
+        _ bytes: ReadBytes, from start: Int, limits: RESPLimits
     ) -> (nameEnd: Int, channelEnd: Int, end: Int)? {
         let nameEnd = start &+ 17
         guard nameEnd < bytes.count,
-            bytes.loadUnaligned(fromByteOffset: start &+ 1, as: UInt64.self) == word("3\r\n$7\r\nm"),
-            bytes.loadUnaligned(fromByteOffset: start &+ 9, as: UInt64.self) == word("essage\r\n"),
+            bytes.word(at: start &+ 1) == word("3\r\n$7\r\nm"),
+            bytes.word(at: start &+ 9) == word("essage\r\n"),
             let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
             let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
         else { return nil }
@@ -278,7 +284,7 @@ public struct ReplyScanner {
 
     /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.
     @inline(__always)
-    private static func lineEnd(_ bytes: UnsafeRawBufferPointer, from index: Int) -> Int? {
+    private static func lineEnd(_ bytes: ReadBytes, from index: Int) -> Int? {
         var end = index
         while end < bytes.count, bytes[end] != 13 { end &+= 1 }
         guard end &+ 1 < bytes.count, bytes[end &+ 1] == 10 else { return nil }
@@ -289,7 +295,7 @@ public struct ReplyScanner {
     /// whole in `bytes` with its `\r\n`: where its payload starts and where it ends.
     @inline(__always)
     private static func wholeBulkString(
-        _ bytes: UnsafeRawBufferPointer, at index: Int, limits: RESPLimits
+        _ bytes: ReadBytes, at index: Int, limits: RESPLimits
     ) -> (payload: Int, end: Int)? {
         guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
         var payload = index &+ 1
@@ -311,7 +317,7 @@ public struct ReplyScanner {
     /// element names the pub/sub kind and the second is the channel, exactly as the state machine
     /// reads them.
     @inline(__always)
-    private mutating func wholeFlatAggregate(_ bytes: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
+    private mutating func wholeFlatAggregate(_ bytes: ReadBytes, from start: Int) -> ScannedReply? {
         var index = start + 1
         guard let elements = plainLength(bytes, at: &index, strictNewline: true), elements > 0, elements <= limits.maxMultibulkLength
         else { return nil }
@@ -352,10 +358,10 @@ public struct ReplyScanner {
         var pubSub: PubSubMessageKind?
         var channelSlot: HashSlot?
         if nameStart >= 0 {
-            pubSub = PubSubMessageKind(name: UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameStart &+ nameLength]))
+            pubSub = PubSubMessageKind(name: bytes.slice(nameStart, nameStart &+ nameLength))
             if pubSub?.isSharded == true, channelStart >= 0 {
                 var channelHasher = KeyHasher()
-                channelHasher.update(UnsafeRawBufferPointer(rebasing: bytes[channelStart..<channelStart &+ channelLength]))
+                channelHasher.update(bytes.slice(channelStart, channelStart &+ channelLength))
                 channelSlot = channelHasher.slot
             }
         }

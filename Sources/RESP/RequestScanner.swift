@@ -62,7 +62,7 @@ public struct RequestScanner {
     @inline(__always)
     public mutating func nextPlain(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainRequest? {
         guard state == .frameStart, failure == nil, offset < bytes.count, bytes[offset] == UInt8(ascii: "*"),
-            let (request, end) = Self.plainRequest(bytes, from: offset, limits: limits, table: table)
+            let (request, end) = Self.plainRequest(ReadBytes(bytes), from: offset, limits: limits, table: table)
         else { return nil }
         offset = end
         return request
@@ -220,15 +220,12 @@ public struct RequestScanner {
     /// are hashed in Valkey's order as their arguments go by. Requires `start < bytes.count`.
     @inline(__always)
     private static func plainRequest(
-        _ bytes: UnsafeRawBufferPointer, from start: Int, limits: RESPLimits, table: CommandTable
+        _ bytes: ReadBytes, from start: Int, limits: RESPLimits, table: CommandTable
     ) -> (PlainRequest, end: Int)? {
-        // Read through a bare pointer: the buffer's subscripts and `count` check its base every time.
-        let base = bytes.baseAddress.unsafelyUnwrapped
-        let count = bytes.count
         var index: Int
         let arguments: Int
         let name: Int
-        let word = start &+ 8 <= count ? base.loadUnaligned(fromByteOffset: start, as: UInt64.self) : 0
+        let word = start &+ 8 <= bytes.count ? bytes.word(at: start) : 0
         if word & 0x00FF_00FF_00FF_00FF == 0x000D_0024_000D_002A {
             // `*A\r?$L\r?` with one digit each (nearly every request): both headers from one word.
             let argumentDigit = UInt8(truncatingIfNeeded: word &>> 8) &- 48
@@ -237,17 +234,17 @@ public struct RequestScanner {
             arguments = Int(argumentDigit)
             name = start &+ 8
             index = name &+ Int(lengthDigit) &+ 2
-            guard index <= count, arguments <= limits.maxMultibulkLength, Int(lengthDigit) <= limits.maxBulkLength else { return nil }
+            guard index <= bytes.count, arguments <= limits.maxMultibulkLength, Int(lengthDigit) <= limits.maxBulkLength else { return nil }
         } else {
             index = start &+ 1
-            guard let argumentCount = plainLength(base, count: count, at: &index, strictNewline: false), argumentCount > 0,
+            guard let argumentCount = plainLength(bytes, at: &index, strictNewline: false), argumentCount > 0,
                 argumentCount <= limits.maxMultibulkLength,
-                let nameStart = plainArgument(base, count: count, at: &index, limits: limits)
+                let nameStart = plainArgument(bytes, at: &index, limits: limits)
             else { return nil }
             arguments = argumentCount
             name = nameStart
         }
-        let entryIndex = table.find(in: UnsafeRawBufferPointer(start: base, count: count), at: name, length: index &- 2 &- name)
+        let entryIndex = table.find(in: bytes.slice(0, bytes.count), at: name, length: index &- 2 &- name)
         guard entryIndex >= 0 else { return nil }
         let entry = table.entries[entryIndex]
         guard entry.special == .none, !entry.flags.contains(.container), !entry.flags.contains(.blockingWithToken) else { return nil }
@@ -269,9 +266,9 @@ public struct RequestScanner {
         }
         var keys = KeySlots()
         for argument in 1..<arguments {
-            guard let argumentStart = plainArgument(base, count: count, at: &index, limits: limits) else { return nil }
+            guard let argumentStart = plainArgument(bytes, at: &index, limits: limits) else { return nil }
             if argument == nextKey {
-                keys.add(KeyHasher.slot(ofWholeKey: UnsafeRawBufferPointer(start: base + argumentStart, count: index &- 2 &- argumentStart)))
+                keys.add(KeyHasher.slot(ofWholeKey: bytes.slice(argumentStart, index &- 2)))
                 nextKey = argument &+ step <= lastKey ? argument &+ step : Int.max
             }
         }
@@ -282,32 +279,24 @@ public struct RequestScanner {
         return (request, index)
     }
 
-    /// Frames the bulk argument at `index` (its `$`) if it is whole in the `count` bytes at `base`
-    /// with a plain length: returns where its bytes start and moves `index` past its terminator;
-    /// nil otherwise.
+    /// Frames the bulk argument at `index` (its `$`) if it is whole in `bytes` with a plain length:
+    /// returns where its bytes start and moves `index` past its terminator; nil otherwise.
     @inline(__always)
-    private static func plainArgument(_ base: UnsafeRawPointer, count: Int, at index: inout Int, limits: RESPLimits) -> Int? {
-        guard index < count, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: "$") else { return nil }
+    private static func plainArgument(_ bytes: ReadBytes, at index: inout Int, limits: RESPLimits) -> Int? {
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
         var payload = index &+ 1
-        guard let length = plainLength(base, count: count, at: &payload, strictNewline: false), length <= limits.maxBulkLength
-        else { return nil }
+        guard let length = plainLength(bytes, at: &payload, strictNewline: false), length <= limits.maxBulkLength else { return nil }
         let end = payload &+ length &+ 2
-        guard end <= count else { return nil }
+        guard end <= bytes.count else { return nil }
         index = end
         return payload
-    }
-
-    /// `plainArgument` over a buffer.
-    @inline(__always)
-    private static func plainArgument(_ bytes: UnsafeRawBufferPointer, at index: inout Int, limits: RESPLimits) -> Int? {
-        guard let base = bytes.baseAddress else { return nil }
-        return plainArgument(base, count: bytes.count, at: &index, limits: limits)
     }
 
     /// Frames and classifies the multibulk request at `start` if all of it is in `bytes` and every
     /// length is plain; nil (nothing changed) otherwise. On success `offset` is its end.
     @inline(__always)
-    private mutating func scanWholeMultibulk(_ bytes: UnsafeRawBufferPointer, from start: Int, offset: inout Int) -> ScannedRequest? {
+    private mutating func scanWholeMultibulk(_ buffer: UnsafeRawBufferPointer, from start: Int, offset: inout Int) -> ScannedRequest? {
+        let bytes = ReadBytes(buffer)
         var index = start &+ 1
         guard let arguments = plainLength(bytes, at: &index, strictNewline: false), arguments > 0,
             arguments <= limits.maxMultibulkLength
@@ -322,7 +311,7 @@ public struct RequestScanner {
         for _ in 0..<arguments {
             let argument = Self.plainArgument(bytes, at: &index, limits: limits).unsafelyUnwrapped
             classifier.beginArgument()
-            if index &- 2 > argument { classifier.append(UnsafeRawBufferPointer(rebasing: bytes[argument..<index &- 2])) }
+            if index &- 2 > argument { classifier.append(bytes.slice(argument, index &- 2)) }
             classifier.endArgument()
         }
         return classifier.finish(format: .multibulk, wireBytes: offset &- start, countedBytes: offset &- start)

@@ -45,9 +45,11 @@ private final class Harness {
                     accounting.plainReplyScanned(reply, ledger: ledger)
                     continue
                 }
-                if plainLanes, let message = replies.plainMessage(in: buffer, at: offset), accounting.takesMessage(isPush: message.isPush) {
-                    offset += message.wireBytes
-                    accounting.plainMessageScanned(message, ledger: ledger)
+                if plainLanes, let messages = replies.plainMessages(in: buffer, at: offset),
+                    accounting.takesMessages(arePushes: messages.arePushes)
+                {
+                    offset += messages.wireBytes
+                    accounting.plainMessagesScanned(messages, ledger: ledger)
                     continue
                 }
                 switch replies.next(in: buffer, at: &offset) {

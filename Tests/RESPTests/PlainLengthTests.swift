@@ -26,7 +26,7 @@ struct PlainLengthTests {
                 let input = digits.map { alphabet[$0] }
                 for strict in [false, true] {
                     var index = 0
-                    let got = input.withUnsafeBytes { plainLength($0, at: &index, strictNewline: strict) }
+                    let got = input.withUnsafeBytes { plainLength(ReadBytes($0), at: &index, strictNewline: strict) }
                     let expected = Self.reference(input, strict: strict)
                     #expect(got == expected?.value, "\(input) strict \(strict)")
                     #expect(index == (expected?.end ?? 0), "\(input) strict \(strict)")
@@ -52,7 +52,7 @@ struct PlainLengthTests {
         for (text, value) in cases {
             let input = Array(("*" + text + "rest").utf8)
             var index = 1
-            let got = input.withUnsafeBytes { plainLength($0, at: &index, strictNewline: true) }
+            let got = input.withUnsafeBytes { plainLength(ReadBytes($0), at: &index, strictNewline: true) }
             #expect(got == value, "\(text.debugDescription)")
             #expect(index == (value == nil ? 1 : 1 + text.utf8.count), "\(text.debugDescription)")
         }

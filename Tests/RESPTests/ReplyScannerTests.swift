@@ -203,6 +203,42 @@ struct PlainReplyLaneTests {
         }
     }
 
+    /// The message lane takes a run of whole classic messages of the first one's type, as many bytes
+    /// as the state machine frames them in, and stops before anything else.
+    @Test func messageRuns() {
+        let message = "*3\r\n$7\r\nmessage\r\n$12\r\nbench:fanout\r\n$10\r\n0123456789\r\n"
+        let short = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$0\r\n\r\n"
+        let push = ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+        let cases: [(stream: String, taken: String?, pushes: Bool)] = [
+            (message, message, false),
+            (message + short + message, message + short + message, false),
+            (message + push, message, false),
+            (push + push + message, push + push, true),
+            (message + "+OK\r\n" + message, message, false),
+            (message + String(message.dropLast()), message, false),
+            (message + "*3\r\n$7\r\nMESSAGE\r\n$1\r\nc\r\n$1\r\nm\r\n", message, false),
+            (String(message.dropLast()), nil, false),
+            ("*3\r\n$8\r\nsmessage\r\n$1\r\nc\r\n$1\r\nm\r\n", nil, false),
+            ("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n", nil, false),
+        ]
+        for (stream, taken, pushes) in cases {
+            let bytes = Array(stream.utf8)
+            let referenceEnds = frames(scanReplies(bytes, chunks: Array(repeating: 1, count: bytes.count))).reduce(into: [0]) {
+                $0.append($0.last! + $1.wireBytes)
+            }
+            bytes.withUnsafeBytes { buffer in
+                var scanner = ReplyScanner()
+                let messages = scanner.plainMessages(in: buffer, at: 0)
+                if let taken {
+                    #expect(messages == PlainMessages(wireBytes: taken.utf8.count, arePushes: pushes), "\(stream.debugDescription)")
+                    #expect(referenceEnds.contains(taken.utf8.count), "\(stream.debugDescription)")
+                } else {
+                    #expect(messages == nil, "\(stream.debugDescription)")
+                }
+            }
+        }
+    }
+
     /// After a frame the state machine took part of, the lane waits for the next frame boundary.
     @Test func waitsForAFrameBoundary() {
         let stream = Array("*2\r\n:1\r\n:2\r\n+OK\r\n".utf8)

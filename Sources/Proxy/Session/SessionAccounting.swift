@@ -172,21 +172,23 @@ struct SessionAccounting: ~Copyable {
         completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
 
-    /// Whether a classic pub/sub message frame (`message`; a RESP3 push when `isPush`) arriving now
-    /// answers no command and is recorded as a keyless push, what `replyScanned` would find for it:
-    /// a push always, a RESP2 array while subscribed (otherwise it is a reply), except after
-    /// unparsable input or while an open-ended UNSUBSCRIBE waits for its end (both go the general way).
-    func takesMessage(isPush: Bool) -> Bool {
+    /// Whether classic pub/sub message frames (`message`; RESP3 pushes when `arePushes`) arriving now
+    /// answer no command and are recorded as keyless pushes, what `replyScanned` would find for each:
+    /// pushes always, RESP2 arrays while subscribed (otherwise one is a reply), except after
+    /// unparsable input or while an open-ended UNSUBSCRIBE waits for its end (both go the general
+    /// way). Recording them changes none of this, so it holds for a whole run of them.
+    func takesMessages(arePushes: Bool) -> Bool {
         if requestsUnparsed { return false }
         if inFlight.isEmpty { return true }
         if inFlight.first.kind == .subscription && inFlight.first.framesExpected == 0 { return false }
-        return isPush || (subscribed && protocolVersion == 2)
+        return arePushes || (subscribed && protocolVersion == 2)
     }
 
-    /// `replyScanned` for a classic message while `takesMessage`.
+    /// `replyScanned` for each of a run of classic messages while `takesMessages`: the counters are
+    /// sums, so the run is recorded once.
     @inline(__always)
-    mutating func plainMessageScanned(_ message: PlainMessage, ledger: LedgerShard) {
-        keylessPush(wireBytes: message.wireBytes, ledger: ledger)
+    mutating func plainMessagesScanned(_ messages: PlainMessages, ledger: LedgerShard) {
+        keylessPush(wireBytes: messages.wireBytes, ledger: ledger)
     }
 
     /// Completes the head, an ordinary command, with its whole answer of `wireBytes` (no error).
