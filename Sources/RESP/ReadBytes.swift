@@ -19,6 +19,22 @@ struct ReadBytes {
     @inline(__always)
     func word(at index: Int) -> UInt64 { base.loadUnaligned(fromByteOffset: index, as: UInt64.self) }
 
+    /// Whether the `count` bytes at `first` equal those at `second` (all inside the buffer), compared
+    /// a word at a time.
+    @inline(__always)
+    func bytesEqual(_ first: Int, _ second: Int, count: Int) -> Bool {
+        var index = 0
+        while index &+ 8 <= count {
+            if word(at: first &+ index) != word(at: second &+ index) { return false }
+            index &+= 8
+        }
+        while index < count {
+            if self[first &+ index] != self[second &+ index] { return false }
+            index &+= 1
+        }
+        return true
+    }
+
     /// The bytes `start..<end` as a buffer.
     @inline(__always)
     func slice(_ start: Int, _ end: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base + start, count: end &- start) }

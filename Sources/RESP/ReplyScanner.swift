@@ -98,10 +98,26 @@ public struct ReplyScanner {
         let bytes = ReadBytes(buffer)
         let type = bytes[offset]
         guard type == UInt8(ascii: "*") || type == UInt8(ascii: ">"),
-            var end = Self.classicMessageFrame(bytes, from: offset, limits: limits)?.end
+            let first = Self.classicMessageFrame(bytes, from: offset, limits: limits)
         else { return nil }
-        while end < bytes.count, bytes[end] == type, let next = Self.classicMessageFrame(bytes, from: end, limits: limits) {
-            end = next.end
+        // Messages on one channel with payloads of one length have the same header (everything up
+        // to the payload) byte for byte: a message whose header equals the last one framed in full
+        // is framed by that comparison and its terminator.
+        var framed = offset
+        var headerLength = first.payload &- offset
+        var frameLength = first.end &- offset
+        var end = first.end
+        while end < bytes.count, bytes[end] == type {
+            let next = end &+ frameLength
+            if next <= bytes.count, bytes.bytesEqual(framed, end, count: headerLength), bytes[next &- 2] == 13, bytes[next &- 1] == 10 {
+                end = next
+                continue
+            }
+            guard let frame = Self.classicMessageFrame(bytes, from: end, limits: limits) else { break }
+            framed = end
+            headerLength = frame.payload &- end
+            frameLength = frame.end &- end
+            end = frame.end
         }
         return PlainMessages(wireBytes: end &- offset, arePushes: type == UInt8(ascii: ">"))
     }
@@ -267,11 +283,12 @@ public struct ReplyScanner {
     /// `$7\r\nmessage`, then the channel and the payload as bulk strings. A fan-out delivers one per
     /// subscriber per publish, so the 16 bytes after the type byte are compared as two words and only
     /// the two lengths are parsed. The same frame in any other spelling is left to
-    /// `wholeFlatAggregate`, which agrees. Returns where the name, the channel and the frame end.
+    /// `wholeFlatAggregate`, which agrees. Returns where the name and the channel end, where the
+    /// payload starts and where the frame ends.
     @inline(__always)
     private static func classicMessageFrame(
         _ bytes: ReadBytes, from start: Int, limits: RESPLimits
-    ) -> (nameEnd: Int, channelEnd: Int, end: Int)? {
+    ) -> (nameEnd: Int, channelEnd: Int, payload: Int, end: Int)? {
         let nameEnd = start &+ 17
         guard nameEnd < bytes.count,
             bytes.word(at: start &+ 1) == word("3\r\n$7\r\nm"),
@@ -279,7 +296,7 @@ public struct ReplyScanner {
             let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
             let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
         else { return nil }
-        return (nameEnd, channel.end, payload.end)
+        return (nameEnd, channel.end, payload.payload, payload.end)
     }
 
     /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.

@@ -209,9 +209,16 @@ struct PlainReplyLaneTests {
         let message = "*3\r\n$7\r\nmessage\r\n$12\r\nbench:fanout\r\n$10\r\n0123456789\r\n"
         let short = "*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$0\r\n\r\n"
         let push = ">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+        let other = "*3\r\n$7\r\nmessage\r\n$12\r\nbench:fanout\r\n$10\r\nabcdefghij\r\n"
         let cases: [(stream: String, taken: String?, pushes: Bool)] = [
             (message, message, false),
             (message + short + message, message + short + message, false),
+            // Runs with the same header: taken by comparison, up to a change of length or channel.
+            (message + message + message + short + short + message, message + message + message + short + short + message, false),
+            (message + other, message + other, false),
+            // The same header, then no terminator where the payload should end, or a cut frame.
+            (message + String(message.dropLast(2)) + "XY", message, false),
+            (message + message + String(message.dropLast(3)), message + message, false),
             (message + push, message, false),
             (push + push + message, push + push, true),
             (message + "+OK\r\n" + message, message, false),
