@@ -10,7 +10,8 @@ import CLibUV
 ///
 /// Reads: a chunk is taken from the loop's ``BufferPool`` in the alloc callback and given back as
 /// soon as the delegate's `didRead` returns: an idle connection holds no buffer, and a read makes
-/// no allocation, no closure call and no retain of the stream.
+/// no allocation, no closure call and no retain of the stream. A read takes at most ``readSize``
+/// bytes of the chunk, which adapts to the traffic (see ``ReadSize``).
 ///
 /// Writes: ``write(_:)`` hands the bytes to the kernel at once with `uv_try_write`; what the kernel
 /// did not take is copied into pooled chunks that form a FIFO:
@@ -40,6 +41,8 @@ public final class TCPStream: LoopHandleOwner {
     /// once the queue falls to or below this. Default 256 KiB.
     public var lowWatermark: Int = 256 << 10
 
+    /// How many bytes the next read may take (see ``ReadSize``).
+    public private(set) var readSize: Int
     /// True between ``startReading()`` and ``stopReading()``, EOF, a read error or close.
     public private(set) var isReading = false
     /// Bytes accepted by ``write(_:)`` and not yet written to the kernel.
@@ -62,6 +65,7 @@ public final class TCPStream: LoopHandleOwner {
         assert(loop.mayTouchLoopState, "TCPStream used off its loop thread")
         self.loop = loop
         self.delegate = delegate
+        self.readSize = ReadSize.initial(chunkSize: loop.readBuffers.chunkSize)
         let handle = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         let result = uv_tcp_init(loop.loop, handle)
         precondition(result == 0, "uv_tcp_init failed: \(UVError(code: result))")
@@ -132,6 +136,7 @@ public final class TCPStream: LoopHandleOwner {
     @inline(__always)
     fileprivate func didRead(_ count: Int, into chunk: UnsafeMutablePointer<CChar>?) {
         if count > 0 {
+            readSize = ReadSize.next(after: count, of: readSize, chunkSize: loop.readBuffers.chunkSize)
             delegate.stream(self, didRead: UnsafeRawBufferPointer(start: chunk, count: count))
             loop.readBuffers.give(UnsafeMutableRawPointer(chunk!))
             return
@@ -403,6 +408,29 @@ public final class TCPStream: LoopHandleOwner {
     }
 }
 
+/// How much of a pooled chunk a stream's next read may take.
+///
+/// A stream starts small (16 KiB, like haproxy's buffers) and doubles after each read that filled
+/// its size, up to the whole chunk: a bulk transfer (a 1 MiB value) soon reads a chunk at a time,
+/// with few system calls. After a read that used less than half of the size it halves again, down to
+/// the start. Small reads keep a connection that carries a stream of small frames (a pub/sub fan-out)
+/// from taking a large backlog in one read: what was read is forwarded, and the loop goes on to the
+/// other connections, sooner. (libuv reads a stream again in the same pass while reads fill the
+/// buffer, so a large backlog is still drained at once.)
+enum ReadSize {
+    static let smallest = 16 << 10
+
+    static func initial(chunkSize: Int) -> Int { min(smallest, chunkSize) }
+
+    /// The size for the read after one of `count` bytes with `size`.
+    @inline(__always)
+    static func next(after count: Int, of size: Int, chunkSize: Int) -> Int {
+        if count == size { return min(size &* 2, chunkSize) }
+        if count < size / 2, size > smallest { return max(size / 2, smallest) }
+        return size
+    }
+}
+
 /// The header at the start of a write chunk.
 private enum Chunk {
     @inline(__always) static func next(_ chunk: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
@@ -440,10 +468,9 @@ private let connectCallback: uv_connect_cb = { request, status in
 }
 
 private let allocCallback: uv_alloc_cb = { handle, _, buffer in
-    let loop = Unmanaged<EventLoop>.fromOpaque(handle!.pointee.loop.pointee.data)
-    loop._withUnsafeGuaranteedRef { loop in
+    Unmanaged<TCPStream>.fromOpaque(handle!.pointee.data)._withUnsafeGuaranteedRef { stream in
         buffer!.pointee = uv_buf_t(
-            base: loop.readBuffers.take().assumingMemoryBound(to: CChar.self), len: loop.readBuffers.chunkSize)
+            base: stream.loop.readBuffers.take().assumingMemoryBound(to: CChar.self), len: stream.readSize)
     }
 }
 

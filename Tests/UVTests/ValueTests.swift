@@ -1,7 +1,7 @@
 import Testing
 @testable import UV
 
-@Suite("Values: UVError, SocketAddress, BufferPool")
+@Suite("Values: UVError, SocketAddress, BufferPool, ReadSize")
 struct ValueTests {
     @Test func errorDescriptionNamesTheCode() {
         #expect(UVError.connectionRefused.description == "ECONNREFUSED: connection refused")
@@ -34,6 +34,30 @@ struct ValueTests {
         #expect(local.port == 6379)
         #expect(local.ip == "127.0.0.1" || local.ip == "::1")
         #expect(throws: UVError.self) { try SocketAddress.resolve(host: "no-such-host.invalid", port: 1) }
+    }
+
+    /// Reads start at 16 KiB, double while they fill their size, up to the chunk, and halve after a
+    /// read under half of it, down to the start; a chunk smaller than the start caps everything.
+    @Test func readSizeAdaptsToTheTraffic() {
+        let chunk = 256 << 10
+        var size = ReadSize.initial(chunkSize: chunk)
+        #expect(size == 16 << 10)
+        var sizes: [Int] = []
+        for _ in 0..<6 {
+            size = ReadSize.next(after: size, of: size, chunkSize: chunk)
+            sizes.append(size)
+        }
+        #expect(sizes == [32 << 10, 64 << 10, 128 << 10, 256 << 10, 256 << 10, 256 << 10])
+        #expect(ReadSize.next(after: size / 2, of: size, chunkSize: chunk) == size)
+        sizes = []
+        for _ in 0..<6 {
+            size = ReadSize.next(after: 100, of: size, chunkSize: chunk)
+            sizes.append(size)
+        }
+        #expect(sizes == [128 << 10, 64 << 10, 32 << 10, 16 << 10, 16 << 10, 16 << 10])
+        #expect(ReadSize.initial(chunkSize: 4096) == 4096)
+        #expect(ReadSize.next(after: 4096, of: 4096, chunkSize: 4096) == 4096)
+        #expect(ReadSize.next(after: 10, of: 4096, chunkSize: 4096) == 4096)
     }
 
     @Test func bufferPoolRecyclesChunks() {
