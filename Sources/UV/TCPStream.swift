@@ -41,8 +41,15 @@ public final class TCPStream: LoopHandleOwner {
     /// once the queue falls to or below this. Default 256 KiB.
     public var lowWatermark: Int = 256 << 10
 
+    /// Reads stay at the smallest size (16 KiB) instead of growing: for a stream of small frames
+    /// where getting each one through soon matters more than fewer system calls, like the messages
+    /// to a pub/sub subscriber.
+    public var keepsReadsSmall = false {
+        didSet { if keepsReadsSmall { adaptiveReadSize.shrink(to: ReadSize.smallest) } }
+    }
     /// How many bytes the next read may take (see ``ReadSize``).
-    public private(set) var readSize: Int
+    public var readSize: Int { adaptiveReadSize.bytes }
+    private var adaptiveReadSize: ReadSize
     /// True between ``startReading()`` and ``stopReading()``, EOF, a read error or close.
     public private(set) var isReading = false
     /// Bytes accepted by ``write(_:)`` and not yet written to the kernel.
@@ -65,7 +72,7 @@ public final class TCPStream: LoopHandleOwner {
         assert(loop.mayTouchLoopState, "TCPStream used off its loop thread")
         self.loop = loop
         self.delegate = delegate
-        self.readSize = ReadSize.initial(chunkSize: loop.readBuffers.chunkSize)
+        self.adaptiveReadSize = ReadSize(chunkSize: loop.readBuffers.chunkSize)
         let handle = UnsafeMutablePointer<uv_tcp_t>.allocate(capacity: 1)
         let result = uv_tcp_init(loop.loop, handle)
         precondition(result == 0, "uv_tcp_init failed: \(UVError(code: result))")
@@ -136,7 +143,7 @@ public final class TCPStream: LoopHandleOwner {
     @inline(__always)
     fileprivate func didRead(_ count: Int, into chunk: UnsafeMutablePointer<CChar>?) {
         if count > 0 {
-            readSize = ReadSize.next(after: count, of: readSize, chunkSize: loop.readBuffers.chunkSize)
+            adaptiveReadSize.record(count, limit: keepsReadsSmall ? ReadSize.smallest : loop.readBuffers.chunkSize)
             delegate.stream(self, didRead: UnsafeRawBufferPointer(start: chunk, count: count))
             loop.readBuffers.give(UnsafeMutableRawPointer(chunk!))
             return
@@ -412,23 +419,35 @@ public final class TCPStream: LoopHandleOwner {
 ///
 /// A stream starts small (16 KiB, like haproxy's buffers) and doubles after each read that filled
 /// its size, up to the whole chunk: a bulk transfer (a 1 MiB value) soon reads a chunk at a time,
-/// with few system calls. After a read that used less than half of the size it halves again, down to
-/// the start. Small reads keep a connection that carries a stream of small frames (a pub/sub fan-out)
-/// from taking a large backlog in one read: what was read is forwarded, and the loop goes on to the
-/// other connections, sooner. (libuv reads a stream again in the same pass while reads fill the
-/// buffer, so a large backlog is still drained at once.)
-enum ReadSize {
+/// with few system calls. After two reads in a row that used less than half of the size it halves
+/// again, down to the start (one short read, like the tail of a pipelined batch, changes nothing).
+/// Small reads keep a connection that carries a stream of small frames (a pub/sub fan-out) from
+/// taking a large backlog in one read: what was read is forwarded, and the loop goes on to the other
+/// connections, sooner. (libuv reads a stream again in the same pass while reads fill the buffer,
+/// so a large backlog is still drained at once.)
+struct ReadSize {
     static let smallest = 16 << 10
 
-    static func initial(chunkSize: Int) -> Int { min(smallest, chunkSize) }
+    /// The most bytes the next read may take.
+    private(set) var bytes: Int
+    /// The last read filled `bytes`.
+    private var lastReadFilled = false
 
-    /// The size for the read after one of `count` bytes with `size`.
+    init(chunkSize: Int) { bytes = min(Self.smallest, chunkSize) }
+
+    /// Adapts to a read of `count` bytes; `limit` is the largest size allowed.
     @inline(__always)
-    static func next(after count: Int, of size: Int, chunkSize: Int) -> Int {
-        if count == size { return min(size &* 2, chunkSize) }
-        if count < size / 2, size > smallest { return max(size / 2, smallest) }
-        return size
+    mutating func record(_ count: Int, limit: Int) {
+        if count == bytes {
+            bytes = min(bytes &* 2, limit)
+            lastReadFilled = true
+            return
+        }
+        if count < bytes / 2, !lastReadFilled, bytes > Self.smallest { bytes = max(bytes / 2, Self.smallest) }
+        lastReadFilled = false
     }
+
+    mutating func shrink(to limit: Int) { bytes = min(bytes, limit) }
 }
 
 /// The header at the start of a write chunk.

@@ -82,6 +82,13 @@ final class PatternClient: TCPStreamDelegate, @unchecked Sendable {
         var mismatches = 0
         var drained = 0
         var errors: [String] = []
+        /// The most bytes one read delivered: a measurement, left out of `==`, which says whether
+        /// two transfers went the same way.
+        var largestRead = 0
+
+        static func == (lhs: Result, rhs: Result) -> Bool {
+            (lhs.received, lhs.mismatches, lhs.drained, lhs.errors) == (rhs.received, rhs.mismatches, rhs.drained, rhs.errors)
+        }
     }
     private let total: Int
     private let slice: Int
@@ -93,13 +100,14 @@ final class PatternClient: TCPStreamDelegate, @unchecked Sendable {
     private(set) var stream: TCPStream?
 
     init(loop: EventLoop, to address: SocketAddress, total: Int, slice: Int = 65536,
-         highWatermark: Int? = nil, done: @escaping @Sendable (Result) -> Void) {
+         highWatermark: Int? = nil, keepsReadsSmall: Bool = false, done: @escaping @Sendable (Result) -> Void) {
         self.total = total
         self.slice = slice
         self.done = done
         self.source = (0..<(min(slice, total) + 251)).map(patternByte)
         keepAlive = self
         let stream = TCPStream.connect(on: loop, to: address, delegate: self)
+        stream.keepsReadsSmall = keepsReadsSmall
         if let highWatermark {
             stream.highWatermark = highWatermark
             stream.lowWatermark = highWatermark / 4
@@ -128,6 +136,7 @@ final class PatternClient: TCPStreamDelegate, @unchecked Sendable {
         stream.close()
     }
     func stream(_ stream: TCPStream, didRead bytes: UnsafeRawBufferPointer) {
+        result.largestRead = max(result.largestRead, bytes.count)
         var position = result.received
         for byte in bytes {
             if byte != patternByte(position) { result.mismatches += 1 }

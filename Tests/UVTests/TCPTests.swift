@@ -37,6 +37,29 @@ struct TCPTests {
         #expect(loop.writeRequests.outstanding == 0)
     }
 
+    /// A bulk transfer's reads grow past the first 16 KiB; a stream that keeps its reads small never
+    /// gets more than that from one read.
+    @Test(arguments: [false, true])
+    func readsGrowUnlessKeptSmall(_ keepsReadsSmall: Bool) async throws {
+        let loop = try makeLoop()
+        let total = 4 << 20
+        let result: PatternClient.Result = await onLoop(loop) { done in
+            let server = try! EchoServer(on: loop)
+            _ = PatternClient(loop: loop, to: server.address, total: total, slice: 100_000, keepsReadsSmall: keepsReadsSmall) { result in
+                server.listener.close()
+                done(result)
+            }
+        }
+        #expect(result.errors.isEmpty)
+        #expect(result.received == total && result.mismatches == 0)
+        if keepsReadsSmall {
+            #expect(result.largestRead <= ReadSize.smallest)
+        } else {
+            #expect(result.largestRead > ReadSize.smallest)
+        }
+        #expect(loop.shutdown() == 0)
+    }
+
     @Test func connectToAClosedPortIsRefused() async throws {
         final class Probe: TCPStreamDelegate, @unchecked Sendable {
             let done: @Sendable (String) -> Void

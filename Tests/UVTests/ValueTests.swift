@@ -36,28 +36,49 @@ struct ValueTests {
         #expect(throws: UVError.self) { try SocketAddress.resolve(host: "no-such-host.invalid", port: 1) }
     }
 
-    /// Reads start at 16 KiB, double while they fill their size, up to the chunk, and halve after a
-    /// read under half of it, down to the start; a chunk smaller than the start caps everything.
+    /// Reads start at 16 KiB and double while they fill their size, up to the limit. A read under half
+    /// of the size halves it, down to the start, unless the read before filled it (the tail of the
+    /// same backlog); a chunk smaller than the start caps it all.
     @Test func readSizeAdaptsToTheTraffic() {
         let chunk = 256 << 10
-        var size = ReadSize.initial(chunkSize: chunk)
-        #expect(size == 16 << 10)
+        var size = ReadSize(chunkSize: chunk)
+        #expect(size.bytes == 16 << 10)
         var sizes: [Int] = []
         for _ in 0..<6 {
-            size = ReadSize.next(after: size, of: size, chunkSize: chunk)
-            sizes.append(size)
+            size.record(size.bytes, limit: chunk)
+            sizes.append(size.bytes)
         }
-        #expect(sizes == [32 << 10, 64 << 10, 128 << 10, 256 << 10, 256 << 10, 256 << 10])
-        #expect(ReadSize.next(after: size / 2, of: size, chunkSize: chunk) == size)
+        let doubling: [Int] = [32, 64, 128, 256, 256, 256].map { $0 << 10 }
+        #expect(sizes == doubling)
+        // The tail after a full read, and reads of at least half, change nothing.
+        size.record(100, limit: chunk)
+        size.record(128 << 10, limit: chunk)
+        #expect(size.bytes == 256 << 10)
         sizes = []
         for _ in 0..<6 {
-            size = ReadSize.next(after: 100, of: size, chunkSize: chunk)
-            sizes.append(size)
+            size.record(100, limit: chunk)
+            sizes.append(size.bytes)
         }
-        #expect(sizes == [128 << 10, 64 << 10, 32 << 10, 16 << 10, 16 << 10, 16 << 10])
-        #expect(ReadSize.initial(chunkSize: 4096) == 4096)
-        #expect(ReadSize.next(after: 4096, of: 4096, chunkSize: 4096) == 4096)
-        #expect(ReadSize.next(after: 10, of: 4096, chunkSize: 4096) == 4096)
+        let halving: [Int] = [128, 64, 32, 16, 16, 16].map { $0 << 10 }
+        #expect(sizes == halving)
+        // A pipelined batch just over the start: one full read and its tail, then it fits.
+        size.record(16 << 10, limit: chunk)
+        size.record(300, limit: chunk)
+        size.record((16 << 10) + 300, limit: chunk)
+        size.record((16 << 10) + 300, limit: chunk)
+        #expect(size.bytes == 32 << 10)
+        // A lower limit stops the growth; shrinking to it applies at once.
+        size.record(32 << 10, limit: 16 << 10)
+        #expect(size.bytes == 16 << 10)
+        size.record(16 << 10, limit: chunk)
+        size.shrink(to: 16 << 10)
+        #expect(size.bytes == 16 << 10)
+        var small = ReadSize(chunkSize: 4096)
+        #expect(small.bytes == 4096)
+        small.record(4096, limit: 4096)
+        small.record(10, limit: 4096)
+        small.record(10, limit: 4096)
+        #expect(small.bytes == 4096)
     }
 
     @Test func bufferPoolRecyclesChunks() {

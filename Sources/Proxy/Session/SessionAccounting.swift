@@ -36,6 +36,9 @@ struct SessionAccounting: ~Copyable {
 
     init(rules: NodeCountingRules) { self.rules = rules }
 
+    /// The client subscribed to a channel or pattern (and did not RESET since).
+    var isSubscribed: Bool { subscribed }
+
     /// Requests forwarded and not answered yet.
     var inFlightCount: Int { inFlight.count }
 
