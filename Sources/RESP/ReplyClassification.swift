@@ -36,6 +36,10 @@ public struct ScannedReply: Equatable, Sendable {
     /// is a bulk/simple string: the channel's hash slot. Other kinds leave it nil, so a classic
     /// fan-out does not hash its channel once per delivered message.
     public var channelSlot: HashSlot?
+    /// For a subscription confirmation (`subscribe` … `sunsubscribe`) whose third element is an
+    /// integer: the number it reports, the client's subscriptions after it (channels and patterns
+    /// together, or shard channels).
+    public var subscriptionCount: Int?
     /// Top-level aggregate element count (maps: 2 × pairs; streamed aggregates: counted).
     public var elementCount: Int
     /// Σ over top-level elements of the offset (from the frame start, after attributes) at which
@@ -45,7 +49,7 @@ public struct ScannedReply: Equatable, Sendable {
     public init(
         wireBytes: Int, type: ReplyType, isNull: Bool = false, error: ReplyError? = nil,
         simple: SimpleReply? = nil, pubSub: PubSubMessageKind? = nil, channelSlot: HashSlot? = nil,
-        elementCount: Int = 0, elementEndOffsetSum: Int = 0
+        subscriptionCount: Int? = nil, elementCount: Int = 0, elementEndOffsetSum: Int = 0
     ) {
         self.wireBytes = wireBytes
         self.type = type
@@ -54,6 +58,7 @@ public struct ScannedReply: Equatable, Sendable {
         self.simple = simple
         self.pubSub = pubSub
         self.channelSlot = channelSlot
+        self.subscriptionCount = subscriptionCount
         self.elementCount = elementCount
         self.elementEndOffsetSum = elementEndOffsetSum
     }
@@ -161,6 +166,14 @@ public enum PubSubMessageKind: Equatable, Sendable {
     init?(name bytes: UnsafeRawBufferPointer) {
         guard let kind = Self.named(length: bytes.count, { bytes[$0] }) else { return nil }
         self = kind
+    }
+
+    /// The confirmation of a subscription command: its third element counts the subscriptions left.
+    public var isConfirmation: Bool {
+        switch self {
+        case .subscribe, .unsubscribe, .psubscribe, .punsubscribe, .ssubscribe, .sunsubscribe: true
+        default: false
+        }
     }
 
     /// Sharded pub/sub frames: the node counts them to their channel's slot.

@@ -22,7 +22,7 @@ public struct ReplyScanner {
 
     private enum State: UInt8 { case typeByte, line, lineNewline, payload, payloadCR, payloadLF, chunkStart }
     private enum LineKind: UInt8 { case value, header, chunkHeader, endMarker }
-    private enum Role: UInt8 { case none, topLevel, pubSubName, channel }
+    private enum Role: UInt8 { case none, topLevel, pubSubName, channel, subscriptionCount }
 
     private let limits: RESPLimits
     private let maxDepth: Int
@@ -55,6 +55,7 @@ public struct ReplyScanner {
     private var simple: SimpleReply?
     private var pubSub: PubSubMessageKind?
     private var channelSlot: HashSlot?
+    private var subscriptionCount: Int?
     private var elementCount = 0
     private var elementEndOffsetSum = 0
 
@@ -177,7 +178,7 @@ public struct ReplyScanner {
                 if take > 0 {
                     let content = UnsafeRawBufferPointer(rebasing: bytes[index..<index + take])
                     switch role {
-                    case .none: break
+                    case .none, .subscriptionCount: break
                     case .topLevel, .pubSubName: capture.append(content)
                     case .channel: hasher.update(content)
                     }
@@ -344,6 +345,9 @@ public struct ReplyScanner {
         var nameLength = 0
         var channelStart = -1
         var channelLength = 0
+        // The third element when it is an integer, as start and length; -1: it is not.
+        var countStart = -1
+        var countLength = 0
         for element in 0..<elements {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
@@ -360,7 +364,12 @@ public struct ReplyScanner {
             } else {
                 return nil
             }
-            if type != UInt8(ascii: ":") {
+            if type == UInt8(ascii: ":") {
+                if element == 2 {
+                    countStart = contentStart
+                    countLength = contentEnd &- contentStart
+                }
+            } else {
                 if element == 0 {
                     nameStart = contentStart
                     nameLength = contentEnd &- contentStart
@@ -374,6 +383,7 @@ public struct ReplyScanner {
         }
         var pubSub: PubSubMessageKind?
         var channelSlot: HashSlot?
+        var subscriptionCount: Int?
         if nameStart >= 0 {
             pubSub = PubSubMessageKind(name: bytes.slice(nameStart, nameStart &+ nameLength))
             if pubSub?.isSharded == true, channelStart >= 0 {
@@ -381,10 +391,16 @@ public struct ReplyScanner {
                 channelHasher.update(bytes.slice(channelStart, channelStart &+ channelLength))
                 channelSlot = channelHasher.slot
             }
+            if pubSub?.isConfirmation == true, countStart >= 0 {
+                capture.reset()
+                capture.append(bytes.slice(countStart, countStart &+ countLength))
+                subscriptionCount = capture.strictInteger()
+            }
         }
         return ScannedReply(
             wireBytes: index - start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
-            simple: nil, pubSub: pubSub, channelSlot: channelSlot, elementCount: elements, elementEndOffsetSum: offsetSum)
+            simple: nil, pubSub: pubSub, channelSlot: channelSlot, subscriptionCount: subscriptionCount, elementCount: elements,
+            elementEndOffsetSum: offsetSum)
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedReply> {
@@ -426,6 +442,8 @@ public struct ReplyScanner {
                 role = .pubSubName
             } else if atTopElement, isString, pubSub?.isSharded == true, elementCount == 1 {
                 role = .channel
+            } else if atTopElement, byte == UInt8(ascii: ":"), pubSub?.isConfirmation == true, elementCount == 2 {
+                role = .subscriptionCount
             } else {
                 role = .none
             }
@@ -448,7 +466,7 @@ public struct ReplyScanner {
         case .value:
             switch role {
             case .none: break
-            case .topLevel, .pubSubName: capture.append(content)
+            case .topLevel, .pubSubName, .subscriptionCount: capture.append(content)
             case .channel: hasher.update(content)
             }
         case .header, .chunkHeader:
@@ -558,6 +576,7 @@ public struct ReplyScanner {
         switch role {
         case .pubSubName: pubSub = PubSubMessageKind(name: capture)
         case .channel: channelSlot = hasher.slot
+        case .subscriptionCount: subscriptionCount = capture.strictInteger()
         case .topLevel:
             if typeByte == UInt8(ascii: "!") { error = ReplyError(message: capture) }
         case .none: break
@@ -593,7 +612,7 @@ public struct ReplyScanner {
     private mutating func emit() -> ScannedReply {
         let reply = ScannedReply(
             wireBytes: frameBytes, type: topType, isNull: isNull, error: error, simple: simple,
-            pubSub: pubSub, channelSlot: pubSub == nil ? nil : channelSlot,
+            pubSub: pubSub, channelSlot: pubSub == nil ? nil : channelSlot, subscriptionCount: subscriptionCount,
             elementCount: elementCount, elementEndOffsetSum: elementEndOffsetSum)
         frameBytes = 0
         valueStart = 0
@@ -602,6 +621,7 @@ public struct ReplyScanner {
         simple = nil
         pubSub = nil
         channelSlot = nil
+        subscriptionCount = nil
         elementCount = 0
         elementEndOffsetSum = 0
         state = .typeByte

@@ -299,6 +299,10 @@ enum ParityCorpus {
             _ = try classic.readFrame()
             _ = try classic.readFrame()
             try c.call("GET", "after:pubsub", on: classic)
+            // Out of pub/sub mode again, an array reply that reads like a message answers its command.
+            try c.call("RPUSH", "pubsub:list", "message", "news", "not a message")
+            try c.call("LRANGE", "pubsub:list", "0", "-1", on: classic)
+            try c.call("GET", "after:lrange", on: classic)
         },
         ParityGroup(name: "RESP3") { c in
             let resp3 = try c.newClient()

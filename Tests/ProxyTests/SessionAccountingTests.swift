@@ -283,6 +283,29 @@ struct SessionAccountingTests {
         #expect(harness.node("key") == SlotCounters(commands: 1, bytesIn: 22, bytesOut: 5))
     }
 
+    @Test("RESP2: the client leaves pub/sub mode when its last subscription of any kind ends")
+    func leavingPubSubMode() {
+        let message = "*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nm\r\n"
+        let harness = Harness()
+        harness.send(command("SUBSCRIBE", "a", "b"))
+        harness.receive("*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n")
+        harness.send(command("SSUBSCRIBE", "{s}x"))
+        harness.receive("*3\r\n$10\r\nssubscribe\r\n$4\r\n{s}x\r\n:1\r\n" + message)
+        harness.send(command("UNSUBSCRIBE"))
+        harness.receive(
+            "*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:1\r\n" + message + "*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:0\r\n")
+        // A shard channel is left: still in pub/sub mode, so a message is out of band.
+        harness.send(command("SUNSUBSCRIBE", "{s}x"))
+        harness.receive(message + "*3\r\n$12\r\nsunsubscribe\r\n$4\r\n{s}x\r\n:0\r\n")
+        #expect(harness.inFlight == 0)
+        // Out of pub/sub mode, an array that reads like a message is the reply to LRANGE.
+        harness.send(command("LRANGE", "list", "0", "-1"))
+        harness.receive(message)
+        #expect(harness.inFlight == 0)
+        #expect(harness.node("list").commands == 1)
+        #expect(harness.node("list").bytesOut == UInt64(message.utf8.count))
+    }
+
     @Test("sharded pub/sub: SSUBSCRIBE counts to the channel's slot, and so does each smessage")
     func shardedPubSub() {
         let harness = Harness()

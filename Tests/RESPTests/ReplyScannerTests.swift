@@ -131,6 +131,18 @@ struct ReplyScannerTests {
         #expect(reply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")?.pubSub == .pong)
         #expect(reply("*2\r\n$3\r\nget\r\n$1\r\nk\r\n")?.pubSub == nil)
         #expect(reply("~2\r\n$7\r\nmessage\r\n$1\r\nk\r\n")?.pubSub == nil)  // sets are not messages
+        // A confirmation's third element counts the subscriptions left, on the fast path and (with a
+        // null channel, or byte by byte) on the state machine alike; other frames carry no count.
+        for text in ["*3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:12\r\n", ">3\r\n$11\r\nunsubscribe\r\n$1\r\nc\r\n:12\r\n"] {
+            #expect(reply(text)?.subscriptionCount == 12)
+            let bytes = Array(text.utf8)
+            #expect(frames(scanReplies(bytes, chunks: Array(repeating: 1, count: bytes.count))).first?.subscriptionCount == 12)
+        }
+        #expect(reply("*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n")?.subscriptionCount == 0)
+        #expect(reply("*3\r\n$10\r\nssubscribe\r\n$3\r\n{c}\r\n:3\r\n")?.subscriptionCount == 3)
+        #expect(reply("*3\r\n$7\r\nmessage\r\n$1\r\nc\r\n:3\r\n")?.subscriptionCount == nil)
+        #expect(reply("*3\r\n$3\r\nget\r\n$1\r\nc\r\n:3\r\n")?.subscriptionCount == nil)
+        #expect(reply("*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n$1\r\n3\r\n")?.subscriptionCount == nil)
     }
 
     @Test func malformedAndLimits() {

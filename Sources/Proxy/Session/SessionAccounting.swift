@@ -23,7 +23,13 @@ struct SessionAccounting: ~Copyable {
 
     // Reply-side state: what the node has already done.
     private var protocolVersion = 2
+    /// The node has the client in pub/sub mode: it has a subscription of any kind.
     private var subscribed = false
+    /// The subscriptions the node reported last, in the third element of a confirmation: channels
+    /// and patterns together (`subscribe` … `punsubscribe`), and shard channels (`ssubscribe`,
+    /// `sunsubscribe`). The client leaves pub/sub mode when both are 0 (`pubsub.c`).
+    private var channelSubscriptions = 0
+    private var shardSubscriptions = 0
     private var monitoring = false
     /// The slot that queued commands agreed on so far: -1 none yet, -2 more than one.
     private var transactionSlot: Int32 = -1
@@ -36,7 +42,7 @@ struct SessionAccounting: ~Copyable {
 
     init(rules: NodeCountingRules) { self.rules = rules }
 
-    /// The client subscribed to a channel or pattern (and did not RESET since).
+    /// The client has a subscription (the node has it in pub/sub mode).
     var isSubscribed: Bool { subscribed }
 
     /// Requests forwarded and not answered yet.
@@ -154,7 +160,7 @@ struct SessionAccounting: ~Copyable {
 
         inFlight.first.replyBytes += reply.wireBytes
         if inFlight.first.kind == .subscription && reply.error == nil {
-            subscribed = true
+            noteConfirmation(reply)
             if inFlight.first.framesExpected == 0 { return }
             inFlight.first.framesExpected -= 1
             if inFlight.first.framesExpected > 0 { return }
@@ -228,6 +234,18 @@ struct SessionAccounting: ~Copyable {
         complete(inFlight.removeFirst(), reply: nil, ledger: ledger)
     }
 
+    /// Follows the subscriptions a confirmation reports. One without a count (not what the node
+    /// sends) leaves the client subscribed.
+    private mutating func noteConfirmation(_ reply: ScannedReply) {
+        guard let kind = reply.pubSub, kind.isConfirmation else { return }
+        guard let count = reply.subscriptionCount else {
+            subscribed = true
+            return
+        }
+        if kind.isSharded { shardSubscriptions = count } else { channelSubscriptions = count }
+        subscribed = channelSubscriptions + shardSubscriptions > 0
+    }
+
     /// Frames that answer no request: RESP3 pushes (other than the confirmations a subscription command
     /// waits for), RESP2 pub/sub messages, MONITOR lines, and anything when nothing is in flight.
     private func isOutOfBand(_ reply: ScannedReply) -> Bool {
@@ -247,6 +265,8 @@ struct SessionAccounting: ~Copyable {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
             return
         }
+        // The node unsubscribes clients on its own too: `sunsubscribe` when a slot moves away.
+        noteConfirmation(reply)
         if reply.pubSub == .smessage, let channel = reply.channelSlot {
             ledger.recordWire(slot: channel, commands: 0, bytesIn: 0, bytesOut: reply.wireBytes)
             // NOTE: pubsub.c pubsubPublishMessageInternal adds the subscriber's whole running output
@@ -336,6 +356,8 @@ struct SessionAccounting: ~Copyable {
         case .reset:
             protocolVersion = 2
             subscribed = false
+            channelSubscriptions = 0
+            shardSubscriptions = 0
             monitoring = false
         case .monitor:
             monitoring = true
