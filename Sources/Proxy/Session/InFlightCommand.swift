@@ -78,23 +78,23 @@ extension InFlightCommand {
     @inline(__always)
     init(_ request: PlainRequest) {
         self.init(
-            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.wireBytes,
-            countable: request.arityIsValid, isBlocking: request.isBlocking, crossSlot: false, protocolVersion: 0,
-            subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
-        setKeys(request.keys)
+            ordinaryWithWireBytes: request.wireBytes, countedBytes: request.wireBytes, countable: request.arityIsValid,
+            isBlocking: request.isBlocking, keys: request.keys)
     }
 
     /// An `.ordinary` entry for `request`: its bytes, its slot and whether the node may count it.
     init(_ request: ScannedRequest) {
         self.init(
-            kind: .ordinary, slot: -1, wireBytesIn: request.wireBytes, countedBytesIn: request.countedBytes,
-            countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking,
-            crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0, replyBytes: 0)
-        setKeys(request.keys)
+            ordinaryWithWireBytes: request.wireBytes, countedBytes: request.countedBytes,
+            countable: request.command != .unknown && request.arityIsValid, isBlocking: request.isBlocking, keys: request.keys)
     }
 
     @inline(__always)
-    private mutating func setKeys(_ keys: KeyOutcome) {
+    private init(ordinaryWithWireBytes wireBytes: Int, countedBytes: Int, countable: Bool, isBlocking: Bool, keys: KeyOutcome) {
+        self.init(
+            kind: .ordinary, slot: -1, wireBytesIn: wireBytes, countedBytesIn: countedBytes, countable: countable,
+            isBlocking: isBlocking, crossSlot: false, protocolVersion: 0, subscriptionFrame: .none, framesExpected: 0,
+            replyBytes: 0)
         switch keys {
         case .none: break
         case .slot(let slot): self.slot = Int32(slot.rawValue)
