@@ -291,7 +291,7 @@ final class ProxySession: TCPStreamDelegate {
             accounting.replyScanned(reply, ledger: ledger)
             // A subscriber's messages are forwarded in small reads: they reach it sooner, and the
             // loop is not held by one connection's backlog.
-            if let node, node.keepsReadsSmall != accounting.isSubscribed { node.keepsReadsSmall = accounting.isSubscribed }
+            if let node, node.keepsReadsSmall != accounting.subscribed { node.keepsReadsSmall = accounting.subscribed }
             if let error = reply.error {
                 switch error {
                 case .moved, .readOnly, .loading, .clusterDown, .unblocked: server.replySuggestsRoleChange()

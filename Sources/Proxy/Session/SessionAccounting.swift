@@ -24,7 +24,7 @@ struct SessionAccounting: ~Copyable {
     // Reply-side state: what the node has already done.
     private var protocolVersion = 2
     /// The node has the client in pub/sub mode: it has a subscription of any kind.
-    private var subscribed = false
+    private(set) var subscribed = false
     /// The subscriptions the node reported last, in the third element of a confirmation: channels
     /// and patterns together (`subscribe` … `punsubscribe`), and shard channels (`ssubscribe`,
     /// `sunsubscribe`). The client leaves pub/sub mode when both are 0 (`pubsub.c`).
@@ -41,9 +41,6 @@ struct SessionAccounting: ~Copyable {
     private(set) var repliesUnparsed = false
 
     init(rules: NodeCountingRules) { self.rules = rules }
-
-    /// The client has a subscription (the node has it in pub/sub mode).
-    var isSubscribed: Bool { subscribed }
 
     /// Requests forwarded and not answered yet.
     var inFlightCount: Int { inFlight.count }
@@ -141,7 +138,7 @@ struct SessionAccounting: ~Copyable {
         // Most replies: a frame answering an ordinary command, on a connection that is neither
         // subscribed nor monitoring. The checks below all pass such a frame through to the same steps.
         if takesPlainReplies, reply.type != .push, reply.error == nil {
-            completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
+            completeHead(answeredWith: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
             return
         }
         // An open-ended UNSUBSCRIBE ends at the first frame that is not one of its confirmations.
@@ -178,7 +175,7 @@ struct SessionAccounting: ~Copyable {
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
     @inline(__always)
     mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
-        completeAnswered(wireBytes: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
+        completeHead(answeredWith: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
 
     /// Whether classic pub/sub message frames (`message`; RESP3 pushes when `arePushes`) arriving now
@@ -202,7 +199,7 @@ struct SessionAccounting: ~Copyable {
 
     /// Completes the head, an ordinary command, with its whole answer of `wireBytes` (no error).
     @inline(__always)
-    private mutating func completeAnswered(wireBytes: Int, isNull: Bool, ledger: LedgerShard) {
+    private mutating func completeHead(answeredWith wireBytes: Int, isNull: Bool, ledger: LedgerShard) {
         var command = inFlight.removeFirst()
         command.replyBytes += wireBytes
         completeAnswered(command, isNull: isNull, ledger: ledger)
