@@ -244,7 +244,7 @@ public struct ReplyScanner {
             capture.append(bytes.slice(start &+ 1, end))
             return ScannedReply(wireBytes: end &+ 2 &- start, type: .simpleError, error: ReplyError(message: capture))
         case UInt8(ascii: "*"), UInt8(ascii: ">"):
-            return Self.classicMessage(bytes, from: start, limits: limits) ?? wholeFlatAggregate(bytes, from: start)
+            return wholeFlatAggregate(bytes, from: start)
         default:
             return nil
         }
@@ -270,26 +270,14 @@ public struct ReplyScanner {
         }
     }
 
-    /// A whole classic pub/sub message as Valkey writes it, as a `ScannedReply`.
-    @inline(__always)
-    private static func classicMessage(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> ScannedReply? {
-        guard let frame = classicMessageFrame(bytes, from: start, limits: limits) else { return nil }
-        return ScannedReply(
-            wireBytes: frame.end &- start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
-            simple: nil, pubSub: .message, channelSlot: nil, elementCount: 3,
-            elementEndOffsetSum: (frame.nameEnd &- start) &+ (frame.channelEnd &- start) &+ (frame.end &- start))
-    }
-
     /// Frames a classic pub/sub message as Valkey writes it at `start` (a `*` or `>`): `3`,
     /// `$7\r\nmessage`, then the channel and the payload as bulk strings. A fan-out delivers one per
     /// subscriber per publish, so the 16 bytes after the type byte are compared as two words and only
-    /// the two lengths are parsed. The same frame in any other spelling is left to
-    /// `wholeFlatAggregate`, which agrees. Returns where the name and the channel end, where the
-    /// payload starts and where the frame ends.
+    /// the two lengths are parsed. The same frame in any other spelling is not a `PlainMessages`; the
+    /// general path (`wholeFlatAggregate`) frames every spelling. Returns where the payload starts and
+    /// where the frame ends.
     @inline(__always)
-    private static func classicMessageFrame(
-        _ bytes: ReadBytes, from start: Int, limits: RESPLimits
-    ) -> (nameEnd: Int, channelEnd: Int, payload: Int, end: Int)? {
+    private static func classicMessageFrame(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> (payload: Int, end: Int)? {
         let nameEnd = start &+ 17
         guard nameEnd < bytes.count,
             bytes.word(at: start &+ 1) == word("3\r\n$7\r\nm"),
@@ -297,7 +285,7 @@ public struct ReplyScanner {
             let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
             let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
         else { return nil }
-        return (nameEnd, channel.end, payload.payload, payload.end)
+        return (payload.payload, payload.end)
     }
 
     /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.
