@@ -13,7 +13,7 @@ public enum ErrorTreatment: Equatable, Sendable {
 }
 
 /// The rules by which a Valkey node fills `CLUSTER SLOT-STATS` network-bytes-in/out, for one major
-/// version. See VALKEY-ACCOUNTING.md §0 and §2.4 for the measurements behind each case.
+/// version. See docs/accounting.md §0 and §2.4 for the measurements behind each case.
 public struct NodeCountingRules: Sendable, Equatable {
     public var version: ValkeyVersion
 

@@ -1,6 +1,6 @@
 /// Building a `CommandTable` from the node's `COMMAND` (or `COMMAND INFO`) reply.
 ///
-/// Each entry (ACCOUNTING §8, `server.c:addReplyCommandInfo`) is an array:
+/// Each entry (docs/accounting.md §8, `server.c:addReplyCommandInfo`) is an array:
 /// ```
 ///   [0] name   [1] arity   [2] flags (set or array)   [3] first   [4] last   [5] step
 ///   [6] ACL categories   [7] tips   [8] key specs   [9] subcommands (same shape, "parent|sub")

@@ -3,7 +3,7 @@ public struct ScannedRequest: Equatable, Sendable {
     public var format: RequestFormat
     /// Bytes of this request on the wire (inline: the line including its terminator).
     public var wireBytes: Int
-    /// What Valkey counts as network-bytes-in (ACCOUNTING §2.1): `wireBytes` for multibulk; for
+    /// What Valkey counts as network-bytes-in (docs/accounting.md §2.1): `wireBytes` for multibulk; for
     /// inline the reconstruction Σ(unescaped argument lengths) + (argc − 1) + 2.
     public var countedBytes: Int
     public var argumentCount: Int

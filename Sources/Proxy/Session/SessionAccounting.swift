@@ -34,7 +34,7 @@ struct SessionAccounting: ~Copyable {
     /// The slot that queued commands agreed on so far: -1 none yet, -2 more than one.
     private var transactionSlot: Int32 = -1
     /// Bytes of pushes the node added to this client's output counter since its last command: Valkey
-    /// adds them to the next keyed command's network-bytes-out (VALKEY-ACCOUNTING.md §3.1 quirk 3).
+    /// adds them to the next keyed command's network-bytes-out (docs/accounting.md §3.1 quirk 3).
     private var pendingPushBytes = 0
     /// Once the replication reply is reached every further node byte is replication traffic.
     private(set) var repliesArePipe = false
