@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -41,6 +42,11 @@ let package = Package(
             swiftSettings: dataPlane
         ),
         .target(
+            name: "LocalCluster",
+            dependencies: ["Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Admin",
             dependencies: [
                 "Ledger", "Proxy", "RESP",
@@ -55,17 +61,19 @@ let package = Package(
         .executableTarget(
             name: "slotwarden",
             dependencies: [
-                "Admin", "Proxy", "Ledger", "RESP", "UV",
+                "Admin", "LocalCluster", "Proxy", "Ledger", "RESP", "UV",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LocalCluster", "Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -75,7 +83,9 @@ let package = Package(
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Admin", "TestSupport", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Admin", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,4 +1,3 @@
-import Dispatch
 import Ledger
 import Proxy
 import RESP
@@ -65,96 +64,28 @@ extension AdminBackend {
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
 }
 
-/// A `CLUSTER SLOT-STATS` reply as read, parsed on demand: the reply for 16384 slots is large, and a
-/// fenced reconciliation keeps parsing out of the pause.
-public enum RawSlotStats: Sendable {
-    case bytes([UInt8])
-    case parsed(NodeSlotStats)
-
-    public func parse() throws -> NodeSlotStats {
-        switch self {
-        case .parsed(let stats):
-            return stats
-        case .bytes(let bytes):
-            return try bytes.withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
-        }
-    }
-}
-
-/// Runs the blocking ``NodeClient`` off every event loop (the data plane's and the admin server's),
-/// on a concurrent dispatch queue, one short-lived connection per call.
-public struct NodeReader: Sendable {
-    public let host: String
-    public let port: Int
-    public let timeoutMilliseconds: Int
-    private let queue = DispatchQueue(label: "slotwarden.admin.node", attributes: .concurrent)
-
-    public init(host: String, port: Int, timeoutMilliseconds: Int = 1000) {
-        self.host = host
-        self.port = port
-        self.timeoutMilliseconds = timeoutMilliseconds
-    }
-
-    public func call(_ arguments: [String]) async throws -> RESPValue {
-        try await withClient { try $0.call(arguments) }
-    }
-
-    /// `CLUSTER SLOT-STATS` over every slot, as read: the reply's bytes, parsed later (outside a
-    /// fenced reconciliation's pause).
-    public func slotStats() async throws -> RawSlotStats {
-        try await withClient { client in
-            try client.send(RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]))
-            return .bytes(try client.readFrameBytes())
-        }
-    }
-
-    public func replicas() async throws -> Int {
-        let reply = try await call(["INFO", "replication"])
-        guard case .bulkString(let bytes) = reply else { throw NodeClient.Failure("INFO replication answered \(reply)") }
-        return ReplicationInfo(infoReplication: String(decoding: bytes, as: UTF8.self)).connectedReplicas
-    }
-
-    /// Runs `body` on a fresh connection to the node, on the reader's queue, and closes it.
-    private func withClient<Answer: Sendable>(_ body: @escaping @Sendable (NodeClient) throws -> Answer) async throws -> Answer {
-        let (host, port, timeout) = (host, port, timeoutMilliseconds)
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(
-                    with: Result {
-                        let client = try NodeClient(host: host, port: port, timeoutMilliseconds: timeout)
-                        defer { client.close() }
-                        return try body(client)
-                    })
-            }
-        }
-    }
-
-    public func role() async throws -> String {
-        let reply = try await call(["ROLE"])
-        guard case .array(let elements) = reply, let first = elements.first else {
-            throw NodeClient.Failure("ROLE answered \(reply)")
-        }
-        switch first {
-        case .bulkString(let bytes): return String(decoding: bytes, as: UTF8.self)
-        case .simpleString(let text): return text
-        default: throw NodeClient.Failure("ROLE answered \(reply)")
-        }
-    }
-}
-
 /// The real backend: a running ``ProxyServer`` and its node.
 public struct ProxyBackend: AdminBackend {
     public let server: ProxyServer
-    public let reader: NodeReader
+    /// The admin API's own connection to the node (not the fence's: an admin read never delays a
+    /// role poll).
+    public let node: NodeControl
     /// The fence of the sidecar, when there is one: it owns the epochs.
     public let fence: FenceController?
 
-    public init(server: ProxyServer, fence: FenceController? = nil, nodeTimeoutMilliseconds: Int = 1000) {
+    public init(
+        server: ProxyServer, fence: FenceController? = nil, credentials: NodeCredentials? = nil, nodeTimeoutMilliseconds: Int = 1000
+    ) {
         self.server = server
         self.fence = fence
-        self.reader = NodeReader(
-            host: server.configuration.nodeHost, port: server.configuration.nodePort,
-            timeoutMilliseconds: nodeTimeoutMilliseconds)
+        self.node = NodeControl(
+            host: server.configuration.nodeHost, port: server.configuration.nodePort, credentials: credentials,
+            timeoutMilliseconds: nodeTimeoutMilliseconds, purpose: "admin")
+    }
+
+    /// The backend of a whole sidecar: its data plane, its fence, and the node's credentials.
+    public init(sidecar: Sidecar) {
+        self.init(server: sidecar.server, fence: sidecar.fence, credentials: sidecar.credentials)
     }
 
     public func epochBaseline() async -> NodeSlotStats? { await fence?.nodeStatsAtOpen }
@@ -188,7 +119,7 @@ public struct ProxyBackend: AdminBackend {
         await server.drain(timeoutMilliseconds: timeoutMilliseconds)
     }
 
-    public func nodeSlotStats() async throws -> RawSlotStats { try await reader.slotStats() }
-    public func nodeRole() async throws -> String { try await reader.role() }
-    public func nodeReplicas() async throws -> Int { try await reader.replicas() }
+    public func nodeSlotStats() async throws -> RawSlotStats { try await node.slotStatsReply() }
+    public func nodeRole() async throws -> String { try await node.role() }
+    public func nodeReplicas() async throws -> Int { try await node.replication().connectedReplicas }
 }

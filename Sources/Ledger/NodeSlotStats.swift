@@ -251,3 +251,19 @@ private struct ReplyCursor {
         return name
     }
 }
+
+/// A `CLUSTER SLOT-STATS` reply as read, parsed on demand: the reply for 16384 slots is large, and a
+/// fenced reconciliation keeps parsing out of the pause.
+public enum RawSlotStats: Sendable {
+    case bytes([UInt8])
+    case parsed(NodeSlotStats)
+
+    public func parse() throws -> NodeSlotStats {
+        switch self {
+        case .parsed(let stats):
+            return stats
+        case .bytes(let bytes):
+            return try bytes.withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
+        }
+    }
+}

@@ -7,9 +7,11 @@ import Synchronization
 public final class Sidecar: Sendable {
     public let server: ProxyServer
     public let fence: FenceController
-    public let control: ControlLink
+    public let control: NodeControl
     private let watcher: RoleWatcher
     private let configuration: FenceConfiguration
+    /// What the node asks of a client, if anything (`AUTH`).
+    public var credentials: NodeCredentials? { configuration.credentials }
     /// The proxy reaches the fence through this box; emptied on stop to break the cycle
     /// proxy → trigger → fence → proxy.
     private let box: FenceBox
@@ -19,7 +21,7 @@ public final class Sidecar: Sendable {
         // One bound for the whole fence; the loop enforces it even if the control side stalls.
         var proxy = proxy
         proxy.maxPauseMilliseconds = UInt64(max(1, configuration.fence.maxPauseMilliseconds))
-        let control = ControlLink(host: proxy.nodeHost, port: proxy.nodePort, credentials: configuration.credentials)
+        let control = NodeControl(host: proxy.nodeHost, port: proxy.nodePort, credentials: configuration.credentials)
         let watcher = RoleWatcher(
             control: control, intervalMilliseconds: configuration.rolePollIntervalMilliseconds,
             maxBackoffMilliseconds: configuration.maxReconnectBackoffMilliseconds, logger: logger)

@@ -2,6 +2,7 @@ import Admin
 import ArgumentParser
 import Foundation
 import Ledger
+import LocalCluster
 import Logging
 import Proxy
 import RESP
@@ -30,11 +31,12 @@ struct Demo: AsyncParsableCommand {
         var logger = Logger(label: "slotwarden.demo")
         logger.logLevel = .warning
 
-        let shard = try LocalShard(
+        let cluster = try LocalCluster(
             executable: executable, fence: FenceConfiguration(fence: .init(drainTimeoutMilliseconds: 500)), logger: logger)
-        defer { shard.stop() }
-        let facts = shard.first.sidecar.server.node
-        for member in [shard.first, shard.second] {
+        defer { cluster.stop() }
+        let (first, second) = (cluster.members[0], cluster.members[1])
+        let facts = first.facts
+        for member in cluster.members {
             print(
                 "node \(member.name): valkey-server \(facts.version) (pid \(member.valkey.pid)) on 127.0.0.1:\(member.valkey.port), "
                     + "slotwarden on 127.0.0.1:\(member.sidecarPort)")
@@ -42,12 +44,13 @@ struct Demo: AsyncParsableCommand {
         print("a owns every slot; b replicates a through a's slotwarden. Command table: \(facts.commands.count) commands from \(facts.commandsSource)")
 
         print("\n== epoch 1 on a (primary)")
-        let sentBefore = try MixedWorkload(port: shard.first.sidecarPort, rounds: rounds, tag: "a").run()
+        let sentBefore = try MixedWorkload(port: first.sidecarPort, rounds: rounds, tag: "a").run()
         print("workload: \(sentBefore) commands through a's slotwarden")
-        try await reconcile(shard.first)
+        try await reconcile(first)
 
         print("\n== failover: CLUSTER FAILOVER through b's slotwarden")
-        let (promoted, demoted) = try shard.failover()
+        let (promoted, demoted) = (second, first)
+        try cluster.failover(to: promoted, timeout: .seconds(15))
         for member in [promoted, demoted] {
             guard let epoch = await member.sidecar.fence.closedEpoch(after: 0, within: .seconds(30)) else {
                 throw DemoFailure(description: "\(member.name)'s slotwarden closed no epoch within 30 s of the failover")
@@ -66,7 +69,7 @@ struct Demo: AsyncParsableCommand {
 
     /// Prints the busiest slots of `member`'s open epoch next to the node's counters since it opened,
     /// then the reconciliation's verdict over every slot (as the admin API's /v1/reconcile gives it).
-    private func reconcile(_ member: LocalShard.Member) async throws {
+    private func reconcile(_ member: LocalCluster.Member) async throws {
         let snapshot = await member.sidecar.server.snapshot()
         let baseline = await member.sidecar.fence.nodeStatsAtOpen ?? NodeSlotStats(rows: [], networkStatsEnabled: true)
         let current = try await member.sidecar.control.slotStats()

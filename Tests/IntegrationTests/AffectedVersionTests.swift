@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import LocalCluster
 import Proxy
 import RESP
 import Testing
@@ -34,7 +35,7 @@ struct AffectedVersionTests {
 
     struct Outcome {
         var failoversDone = 0
-        var crashed: [SidecarCluster.Member] = []
+        var crashed: [LocalCluster.Member] = []
         var error: (any Error)?
     }
 
@@ -42,7 +43,7 @@ struct AffectedVersionTests {
     /// replica's sidecar (the pre-fence holds clients before the command crosses), the odd ones
     /// straight to the node (the sidecar learns of the promotion from its role poll, and the writes
     /// redirected to the promoted node wait for a role check). Stops at the first crashed node.
-    static func runFailovers(_ cluster: SidecarCluster, client: SidecarClusterClient) -> Outcome {
+    static func runFailovers(_ cluster: LocalCluster, client: SidecarClusterClient) -> Outcome {
         var outcome = Outcome()
         let clock = ContinuousClock()
         var lastFailover: ContinuousClock.Instant?
@@ -68,19 +69,19 @@ struct AffectedVersionTests {
         return outcome
     }
 
-    static func logTail(_ member: SidecarCluster.Member) -> String {
+    static func logTail(_ member: LocalCluster.Member) -> String {
         let log = (try? String(contentsOf: member.valkey.logFile, encoding: .utf8)) ?? ""
         return "\(member):\n" + log.split(separator: "\n").suffix(25).joined(separator: "\n")
     }
 
-    static func assertionInLog(_ member: SidecarCluster.Member) -> String? {
+    static func assertionInLog(_ member: LocalCluster.Member) -> String? {
         let log = (try? String(contentsOf: member.valkey.logFile, encoding: .utf8)) ?? ""
         return log.split(separator: "\n").first { $0.contains("==>") }.map(String.init)
     }
 
     @Test("the guard keeps an affected node alive through failovers, and no acknowledged write is lost")
     func guarded() async throws {
-        let cluster = try SidecarCluster(
+        let cluster = try LocalCluster(
             executable: try #require(AffectedValkey.path), nodeTimeoutMilliseconds: Self.nodeTimeoutMilliseconds)
         defer { cluster.stop() }
         try #require(
@@ -133,9 +134,9 @@ struct AffectedVersionTests {
     /// Shows that the traffic above does reach the crash: without the guard an affected node aborts.
     @Test("without the guard, the same failovers abort an affected node")
     func unguarded() async throws {
-        var fence = SidecarCluster.fenceConfiguration
+        var fence = LocalCluster.testFence
         fence.fence.guardsAffectedVersions = false
-        let cluster = try SidecarCluster(
+        let cluster = try LocalCluster(
             executable: try #require(AffectedValkey.path), fence: fence, nodeTimeoutMilliseconds: Self.nodeTimeoutMilliseconds)
         defer { cluster.stop() }
         try #require(cluster.version.abortsOnFirstWriteAfterPromotion)

@@ -1,4 +1,5 @@
 import Foundation
+import LocalCluster
 import Proxy
 import RESP
 import Testing
@@ -54,7 +55,7 @@ struct CommandLineTests {
     func runAndStop() throws {
         let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
         defer { valkey.stop() }
-        let port = try LocalValkey.freePort()
+        let port = try FreePorts.any()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(SlotwardenBinary.path))
         process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info", "--admin-listen", "127.0.0.1:0"]

@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import LocalCluster
 import Logging
 import Proxy
 import RESP

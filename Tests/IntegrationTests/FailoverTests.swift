@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import LocalCluster
 import Proxy
 import RESP
 import Testing
@@ -22,22 +23,22 @@ struct FailoverTests {
     /// What one failover did: the lead's fence/epoch assertions key on this.
     struct FailoverRecord {
         var index: Int
-        var promoted: SidecarCluster.Member
-        var demoted: SidecarCluster.Member
-        var timing: SidecarCluster.FailoverTiming
+        var promoted: LocalCluster.Member
+        var demoted: LocalCluster.Member
+        var timing: LocalCluster.FailoverTiming
     }
 
     @Test("20 failovers through the replica's sidecar lose no acknowledged write", arguments: [8, 9])
     func repeatedFailovers(major: Int) async throws {
         let clock = ContinuousClock()
         let setUpStart = clock.now
-        let cluster = try SidecarCluster(major: major)
+        let cluster = try LocalCluster(major: major)
         defer { cluster.stop() }
         let setUp = clock.now - setUpStart
         let version = cluster.version
         let initial = try #require(try cluster.currentRoles(), "one primary and one replica after set-up")
         // The replica replicates through the primary's sidecar, not straight from the node.
-        let replication = try SidecarCluster.info(of: initial.replica, section: "replication")
+        let replication = try initial.replica.info(section: "replication")
         #expect(replication["master_port"] == "\(initial.primary.sidecarPort)", "Valkey \(version): \(replication)")
         #expect(replication["master_link_status"] == "up")
 
@@ -86,9 +87,9 @@ struct FailoverTests {
 
         // Both nodes' CLUSTER SLOTS name the new primary's sidecar first and no port but the sidecars.
         for member in cluster.members {
-            let ports = try SidecarCluster.poll("CLUSTER SLOTS on \(member) follows the failovers", timeout: .seconds(5)) {
+            let ports = try waitUntil("CLUSTER SLOTS on \(member) follows the failovers", timeout: .seconds(5)) {
                 () throws -> [[Int]]? in
-                let ports = try SidecarCluster.slotsPorts(of: member)
+                let ports = try member.slotsPorts()
                 return ports.count == 1 && ports[0].first == settledRoles.primary.sidecarPort ? ports : nil
             }
             #expect(
@@ -244,7 +245,7 @@ final class BackgroundWriter: @unchecked Sendable {
     private var result = Result(acknowledged: [], problems: [], redirects: 0)
     private let finished = DispatchSemaphore(value: 0)
 
-    init(cluster: SidecarCluster, prefix: String) {
+    init(cluster: LocalCluster, prefix: String) {
         sidecarPorts = cluster.sidecarPorts
         entryPort = cluster.members[0].sidecarPort
         self.prefix = prefix

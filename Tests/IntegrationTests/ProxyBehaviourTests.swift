@@ -1,5 +1,6 @@
 import Foundation
 import Ledger
+import LocalCluster
 import Proxy
 import RESP
 import Testing
@@ -40,7 +41,7 @@ struct ProxyBehaviourTests {
     @Test("a client of an unreachable node gets an error and is closed, never left hanging")
     func nodeUnreachable() async throws {
         let fixture = try ProxiedValkey(major: 9) { configuration in
-            configuration.nodePort = (try? LocalValkey.freePort()) ?? 1
+            configuration.nodePort = (try? FreePorts.any()) ?? 1
         }
         defer { fixture.stop() }
         let client = try fixture.client()

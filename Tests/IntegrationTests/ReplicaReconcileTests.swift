@@ -1,5 +1,6 @@
 import Admin
 import Ledger
+import LocalCluster
 import Proxy
 import RESP
 import Testing
@@ -12,11 +13,11 @@ struct ReplicaReconcileTests {
     /// name replication as the reason, never report it as unexplained drift.
     @Test("bytes-out differences on a primary with a replica are explained by replication", arguments: [8, 9])
     func replicationExplainsBytesOut(major: Int) async throws {
-        let cluster = try SidecarCluster(major: major)
+        let cluster = try LocalCluster(major: major)
         defer { cluster.stop() }
         let roles = try #require(try cluster.currentRoles())
         let primary = roles.primary
-        let admin = AdminService(backend: ProxyBackend(server: primary.server, fence: primary.sidecar.fence))
+        let admin = AdminService(backend: ProxyBackend(sidecar: primary.sidecar))
 
         let client = try primary.viaSidecar()
         for index in 0..<30 { #expect(try client.call("SET", "replicated:\(index)", "value") == .simpleString("OK")) }

@@ -8,7 +8,7 @@ import Logging
 public actor FenceController {
     private var fence: FailoverFence
     private let server: ProxyServer
-    private let control: ControlLink
+    private let control: NodeControl
     private let logger: Logger
     private let epochLogPath: String?
     private var history: EpochHistory
@@ -85,7 +85,7 @@ public actor FenceController {
 
     /// `baseline`: the node's counters before the proxy started, the first epoch's starting point.
     init(
-        server: ProxyServer, control: ControlLink, configuration: FenceConfiguration, logger: Logger,
+        server: ProxyServer, control: NodeControl, configuration: FenceConfiguration, logger: Logger,
         baseline: NodeSlotStats?, pollRoleNow: @escaping @Sendable () -> Void
     ) {
         self.nodeStatsAtOpen = baseline

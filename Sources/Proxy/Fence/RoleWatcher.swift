@@ -5,7 +5,7 @@ import Logging
 /// suspicious reply, the fence), and feeds what it sees to the fence. A lost control connection is
 /// retried with capped exponential back-off.
 final class RoleWatcher: @unchecked Sendable {
-    private let control: ControlLink
+    private let control: NodeControl
     private let intervalMilliseconds: Int
     private let maxBackoffMilliseconds: Int
     private let logger: Logger
@@ -13,7 +13,7 @@ final class RoleWatcher: @unchecked Sendable {
     private let wake: AsyncStream<Void>.Continuation
     private var task: Task<Void, Never>?
 
-    init(control: ControlLink, intervalMilliseconds: Int, maxBackoffMilliseconds: Int, logger: Logger) {
+    init(control: NodeControl, intervalMilliseconds: Int, maxBackoffMilliseconds: Int, logger: Logger) {
         self.control = control
         self.intervalMilliseconds = max(1, intervalMilliseconds)
         self.maxBackoffMilliseconds = max(intervalMilliseconds, maxBackoffMilliseconds)

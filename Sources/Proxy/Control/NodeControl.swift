@@ -52,20 +52,25 @@ public struct ReplicationInfo: Sendable, Equatable {
     }
 }
 
-/// The control connection to the node, separate from client traffic: `ROLE`, `INFO`,
-/// `CLUSTER SLOT-STATS` and the promotion guard. Blocking I/O runs on its own serial queue, never on
-/// the event loop or the cooperative pool; a failed call drops the connection and the next call
-/// reconnects.
-public final class ControlLink: @unchecked Sendable {
+/// A control connection to the node, separate from client traffic: `ROLE`, `INFO`,
+/// `CLUSTER SLOT-STATS`, `CONFIG RESETSTAT` and the promotion guard. Blocking I/O runs on its own
+/// serial queue, never on an event loop or the cooperative pool; a failed call drops the connection
+/// and the next call reconnects (authenticating again). The fence polls the role through one, and
+/// the admin API reads the node through another, so a slow admin read never delays a role poll.
+public final class NodeControl: @unchecked Sendable {
     private let host: String
     private let port: Int
     private let credentials: NodeCredentials?
     private let timeoutMilliseconds: Int
-    private let queue = DispatchQueue(label: "slotwarden.control")
+    private let queue: DispatchQueue
     /// Only touched on `queue`.
     private var client: NodeClient?
 
-    public init(host: String, port: Int, credentials: NodeCredentials? = nil, timeoutMilliseconds: Int = 2000) {
+    /// `purpose` names the connection's queue (`role`, `admin`) in thread dumps.
+    public init(
+        host: String, port: Int, credentials: NodeCredentials? = nil, timeoutMilliseconds: Int = 2000, purpose: String = "control"
+    ) {
+        self.queue = DispatchQueue(label: "slotwarden.node.\(purpose)")
         self.host = host
         self.port = port
         self.credentials = credentials
@@ -84,6 +89,15 @@ public final class ControlLink: @unchecked Sendable {
             let runID = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("run_id:") }?.dropFirst(7)
             return NodeObservation(
                 role: role, runID: runID.map(String.init) ?? "", version: ValkeyVersion(infoServer: text), requestedAt: requestedAt)
+        }
+    }
+
+    /// The first element of the node's `ROLE` reply as the node names it (`master`, `slave`).
+    public func role() async throws -> String {
+        try await run { client in
+            let reply = try client.call("ROLE")
+            guard let name = reply.array?.first?.string else { throw NodeClient.Failure("ROLE answered \(reply)") }
+            return name
         }
     }
 
@@ -124,15 +138,19 @@ public final class ControlLink: @unchecked Sendable {
         }
     }
 
-    /// `CLUSTER SLOT-STATS` over every slot, parsed from the reply's bytes; an error reply (slot
-    /// stats are a cluster-mode command) is reported as such.
-    private static func readSlotStats(_ client: NodeClient) throws -> NodeSlotStats {
+    /// The bytes of `CLUSTER SLOT-STATS` over every slot; an error reply (slot stats are a
+    /// cluster-mode command) is reported as such.
+    private static func readSlotStatsReply(_ client: NodeClient) throws -> [UInt8] {
         try client.send(RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]))
         let bytes = try client.readFrameBytes()
         if bytes.first == UInt8(ascii: "-") {
             throw NodeClient.Failure("CLUSTER SLOT-STATS: \(String(decoding: bytes.dropFirst().dropLast(2), as: UTF8.self))")
         }
-        return try bytes.withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
+        return bytes
+    }
+
+    private static func readSlotStats(_ client: NodeClient) throws -> NodeSlotStats {
+        try readSlotStatsReply(client).withUnsafeBytes { try NodeSlotStats(replyBytes: $0) }
     }
 
     private static func expectOK(_ reply: RESPValue, _ what: String) throws {
@@ -144,6 +162,12 @@ public final class ControlLink: @unchecked Sendable {
         try await run { client in
             try Self.readSlotStats(client)
         }
+    }
+
+    /// `CLUSTER SLOT-STATS` over every slot as read, parsed later: the reply for 16384 slots is about
+    /// 1.5 MB, and a fenced reconciliation keeps parsing out of its pause.
+    public func slotStatsReply() async throws -> RawSlotStats {
+        try await run { client in .bytes(try Self.readSlotStatsReply(client)) }
     }
 
     /// `CONFIG RESETSTAT`: zeroes the node's slot counters (and its other statistics).

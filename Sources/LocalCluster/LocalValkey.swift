@@ -1,9 +1,15 @@
 import Foundation
+import Proxy
 import RESP
 
-/// A `valkey-server` process on loopback, started and stopped by slotwarden itself: for the demo and
-/// the integration tests. It runs in cluster mode with `cluster-slot-stats-enabled yes`, owns every
-/// slot, keeps no data on disk, and is ended by its pid.
+/// A `valkey-server` process on loopback, started and stopped by slotwarden itself: for the demo, the
+/// integration tests and the benchmarks. It runs in cluster mode with `cluster-slot-stats-enabled yes`,
+/// owns every slot unless told not to, keeps no data on disk, and is ended by its pid.
+///
+/// The server is started with `posix_spawn`, not swift-subprocess: Subprocess resets the signal mask
+/// as this needs, but it ties a process's lifetime to the async closure that started it and reaps it
+/// itself, while a server here outlives the call that starts it, is stopped later by pid from
+/// synchronous code, and is checked for a crash (`hasExited`) in between.
 public final class LocalValkey: @unchecked Sendable {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -25,7 +31,7 @@ public final class LocalValkey: @unchecked Sendable {
         var lastError: (any Error)?
         // A free port can be taken between probing and binding; try a few.
         for _ in 0..<5 {
-            let port = try Self.freeClusterPort()
+            let port = try FreePorts.clusterNodePort()
             let arguments = [
                 executable, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                 "--cluster-enabled", "yes", "--cluster-config-file", "nodes-\(port).conf",
@@ -142,50 +148,5 @@ public final class LocalValkey: @unchecked Sendable {
             usleep(10_000)
         }
         return .silent
-    }
-
-    /// Asks the kernel for a free loopback port.
-    /// A free port for a cluster-mode node: at most 55535, with its bus port (+10000) free too.
-    /// Valkey refuses higher ports in cluster mode, and the kernel's free ports (its ephemeral
-    /// range, up to 60999 here) are often higher, so candidates come from below that range.
-    public static func freeClusterPort() throws -> Int {
-        var generator = SystemRandomNumberGenerator()
-        for _ in 0..<200 {
-            let port = Int.random(in: 20_000...32_000, using: &generator)
-            if isFree(port), isFree(port + 10_000) { return port }
-        }
-        throw Failure(description: "no free port pair (port, port + 10000) below 42000")
-    }
-
-    /// Whether a listening socket could bind 127.0.0.1:`port` now.
-    private static func isFree(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = UInt16(port).bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-
-    public static func freePort() throws -> Int {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw Failure(description: "socket failed") }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw Failure(description: "cannot bind a free port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
