@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         .systemLibrary(
@@ -73,7 +74,10 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["LocalCluster", "Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "LocalCluster", "Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: strict
         ),
@@ -85,6 +89,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "Admin", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
         ),
@@ -95,6 +100,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Yams", package: "Yams"),

@@ -84,9 +84,11 @@ public final class AdminService: Sendable {
 
     // MARK: running
 
-    /// An application on `eventLoopGroup`, bound to the configured address.
+    /// An application on `eventLoopGroup`, bound to the configured address. The caller owns the group
+    /// and shuts it down: a group left running at exit (NIO's singleton) keeps threads, buffers and
+    /// channels alive that LeakSanitizer then reports.
     public func makeApplication(
-        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger,
+        eventLoopGroup: any EventLoopGroup, logger: Logger,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(

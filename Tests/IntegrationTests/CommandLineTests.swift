@@ -2,6 +2,8 @@ import Foundation
 import LocalCluster
 import Proxy
 import RESP
+import Subprocess
+import SystemPackage
 import Testing
 import TestSupport
 
@@ -14,9 +16,9 @@ struct CommandLineTests {
     }
 
     @Test("check-config accepts the shipped configuration")
-    func shippedConfig() throws {
+    func shippedConfig() async throws {
         let path = ValkeyBinaries.repositoryRoot.appendingPathComponent("config/slotwarden.yaml").path
-        let outcome = try SlotwardenBinary.run(["check-config", path])
+        let outcome = try await SlotwardenBinary.run(["check-config", path])
         #expect(outcome.status == 0, "\(outcome.error)")
         #expect(outcome.output.contains("ok (listen 127.0.0.1:7000, node 127.0.0.1:6379)"))
     }
@@ -31,17 +33,17 @@ struct CommandLineTests {
             ("logging:\n  level: loud\n", ":2:10: logging.level: expected one of"),
             ("listen: [unclosed\n", ":2:1: invalid YAML: while parsing a flow sequence"),
         ])
-    func badConfig(text: String, expected: String) throws {
+    func badConfig(text: String, expected: String) async throws {
         let path = try write(text)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let outcome = try SlotwardenBinary.run(["check-config", path])
+        let outcome = try await SlotwardenBinary.run(["check-config", path])
         #expect(outcome.status == 1)
         #expect(outcome.error.contains(path + expected), "stderr: \(outcome.error)")
     }
 
     @Test("demo reconciles both epochs around a failover", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
-    func demo() throws {
-        let outcome = try SlotwardenBinary.run([
+    func demo() async throws {
+        let outcome = try await SlotwardenBinary.run([
             "demo", "--valkey-server", try #require(ValkeyBinaries.path(major: 9)), "--rounds", "30",
         ])
         #expect(outcome.status == 0, "\(outcome.error)")
@@ -52,31 +54,30 @@ struct CommandLineTests {
     }
 
     @Test("run serves clients and stops cleanly on SIGTERM", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
-    func runAndStop() throws {
+    func runAndStop() async throws {
         let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
         defer { valkey.stop() }
         let port = try FreePorts.any()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(SlotwardenBinary.path))
-        process.arguments = ["run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info", "--admin-listen", "127.0.0.1:0"]
-        let error = Pipe()
-        process.standardError = error
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        // Wait for the listener by reading the log line that announces it.
-        var log = ""
-        while !log.contains("slotwarden listening") {
-            let data = error.fileHandleForReading.availableData
-            if data.isEmpty { break }
-            log += String(decoding: data, as: UTF8.self)
+        let result = try await Subprocess.run(
+            .path(FilePath(try #require(SlotwardenBinary.path))),
+            arguments: [
+                "run", "--listen", "127.0.0.1:\(port)", "--node", "127.0.0.1:\(valkey.port)", "--log-level", "info",
+                "--admin-listen", "127.0.0.1:0",
+            ],
+            input: .none, output: .discarded, error: .sequence
+        ) { execution in
+            // The log line that announces the listener is the sign that clients may connect.
+            var log = ""
+            var lines = execution.standardError.strings().makeAsyncIterator()
+            while !log.contains("slotwarden listening"), let line = try await lines.next() { log += line + "\n" }
+            #expect(log.contains("slotwarden listening"))
+            let client = try NodeClient(host: "127.0.0.1", port: port)
+            #expect(try client.call("SET", "cli", "ok") == .simpleString("OK"))
+            try execution.send(signal: .terminate)
+            while let line = try await lines.next() { log += line + "\n" }
+            return log
         }
-        #expect(log.contains("slotwarden listening"))
-        let client = try NodeClient(host: "127.0.0.1", port: port)
-        #expect(try client.call("SET", "cli", "ok") == .simpleString("OK"))
-        kill(process.processIdentifier, SIGTERM)
-        process.waitUntilExit()
-        let rest = String(decoding: error.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0)
-        #expect(rest.contains("loop_close=0") || rest.contains("loop_close: 0"), "\(rest)")
+        #expect(result.terminationStatus == .exited(0))
+        #expect(result.closureResult.contains("loop_close=0") || result.closureResult.contains("loop_close: 0"), "\(result.closureResult)")
     }
 }

@@ -3,6 +3,8 @@ import Ledger
 import LocalCluster
 import Proxy
 import RESP
+import Subprocess
+import SystemPackage
 import Testing
 import TestSupport
 
@@ -244,20 +246,16 @@ struct ProxyBehaviourTests {
             "redis-benchmark (redis-tools) is not installed: run scripts/test")
         let fixture = try ProxiedValkey(major: 9)
         defer { fixture.stop() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: benchmark)
-        process.arguments = [
-            "-h", "127.0.0.1", "-p", "\(fixture.port)", "-t", "set,get,incr,lpush,lpop,sadd,hset,spop,zadd",
-            "-P", "16", "-c", "50", "-n", "20000", "-q",
-        ]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
+        let result = try await Subprocess.run(
+            .path(FilePath(benchmark)),
+            arguments: [
+                "-h", "127.0.0.1", "-p", "\(fixture.port)", "-t", "set,get,incr,lpush,lpop,sadd,hset,spop,zadd",
+                "-P", "16", "-c", "50", "-n", "20000", "-q",
+            ],
+            output: .string(limit: 1 << 20), error: .combinedWithOutput)
+        let text = result.standardOutput
         print("redis-benchmark through slotwarden:\n\(text)")
-        #expect(process.terminationStatus == 0)
+        #expect(result.terminationStatus.isSuccess)
         #expect(!text.localizedCaseInsensitiveContains("error"), "\(text)")
 
         let snapshot = await fixture.server.snapshot()

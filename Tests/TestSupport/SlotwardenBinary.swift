@@ -1,4 +1,6 @@
 import Foundation
+import Subprocess
+import SystemPackage
 import Testing
 
 /// Runs the built `slotwarden` executable, as an operator would.
@@ -13,26 +15,27 @@ public enum SlotwardenBinary {
         return nil
     }
 
-    public struct Outcome {
+    public struct Outcome: Sendable {
         public var status: Int32
         public var output: String
         public var error: String
     }
 
-    public static func run(_ arguments: [String]) throws -> Outcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try #require(path, "the slotwarden executable was not built"))
-        process.arguments = arguments
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Outcome(
-            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-            error: String(decoding: errorData, as: UTF8.self))
+    /// Output beyond this fails the run: no command here prints more than a reconciliation.
+    static let outputLimit = 16 << 20
+
+    /// Runs `slotwarden arguments…` to its end and returns its exit status (128 + the signal if a
+    /// signal ended it) and what it printed.
+    public static func run(_ arguments: [String]) async throws -> Outcome {
+        let executable = try #require(path, "the slotwarden executable was not built")
+        let result = try await Subprocess.run(
+            .path(FilePath(executable)), arguments: Arguments(arguments),
+            output: .string(limit: outputLimit), error: .string(limit: outputLimit))
+        let status: Int32
+        switch result.terminationStatus {
+        case .exited(let code): status = code
+        case .signaled(let signal): status = 128 + signal
+        }
+        return Outcome(status: status, output: result.standardOutput, error: result.standardError)
     }
 }

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Ledger
 import Proxy
 import Logging
+import NIOEmbedded
 import RESP
 import Synchronization
 import Testing
@@ -171,9 +172,11 @@ struct Reply: Sendable {
 }
 
 extension AdminService {
-    /// Runs `body` against the router, without sockets.
+    /// Runs `body` against the router, without sockets. The router test framework never touches the
+    /// application's event loops, so it gets an embedded one: no thread is started, and nothing is
+    /// left running when the test process exits.
     func withRouter(_ body: @Sendable (RouterClient) async throws -> Void) async throws {
-        let app = makeApplication(logger: Logger(label: "admin.test"))
+        let app = makeApplication(eventLoopGroup: EmbeddedEventLoop(), logger: Logger(label: "admin.test"))
         try await app.test(.router) { client in try await body(RouterClient(client: client)) }
     }
 }
