@@ -13,8 +13,10 @@ public protocol AdminBackend: Sendable {
     func connectionCounts() async -> ProxyServer.ConnectionCounts
     /// Commands forwarded and not answered yet, over all connections.
     func inFlightCount() async -> Int
-    func pauseClientReads() async
-    func resumeClientReads() async
+    /// Pauses (resumes) client reads for `holder`; pauses nest (``ClientGate``).
+    func pauseClientReads(by holder: ClientGate.PauseHolder) async
+    func resumeClientReads(by holder: ClientGate.PauseHolder) async
+    func clientReadState() async -> ProxyServer.ClientReadState
     func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome
     /// `CLUSTER SLOT-STATS SLOTSRANGE 0 16383`, read straight from the node. Only the read happens
     /// here (it may run while clients are paused); ``RawSlotStats/parse()`` does the rest later.
@@ -112,8 +114,9 @@ public struct ProxyBackend: AdminBackend {
     public func connectionCounts() async -> ProxyServer.ConnectionCounts { await server.connectionCounts() }
 
     public func inFlightCount() async -> Int { await server.inFlightCount() }
-    public func pauseClientReads() async { await server.pauseClientReads() }
-    public func resumeClientReads() async { await server.resumeClientReads() }
+    public func pauseClientReads(by holder: ClientGate.PauseHolder) async { await server.pauseClientReads(by: holder) }
+    public func resumeClientReads(by holder: ClientGate.PauseHolder) async { await server.resumeClientReads(by: holder) }
+    public func clientReadState() async -> ProxyServer.ClientReadState { await server.clientReadState() }
 
     public func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
         await server.drain(timeoutMilliseconds: timeoutMilliseconds)

@@ -25,7 +25,7 @@ extension AdminService {
             checks.append(HealthCheck(name: "node_reachable", ok: false, detail: "\(error)"))
             checks.append(HealthCheck(name: "role_known", ok: false, detail: "the node did not answer"))
         }
-        let paused = await readHolds.state.paused
+        let paused = await backend.clientReadState().paused
         checks.append(HealthCheck(name: "not_fenced", ok: !paused, detail: paused ? "client reads are paused" : "client reads flow"))
         let ready = checks.allSatisfy(\.ok)
         return Self.json(
@@ -36,7 +36,7 @@ extension AdminService {
     func metricsText() async -> Response {
         let snapshot = await backend.snapshot()
         let connections = await backend.connectionCounts()
-        let paused = await readHolds.state.paused
+        let paused = await backend.clientReadState().paused
         let role = (try? await backend.nodeRole()) ?? "unknown"
         let text = metrics.render(
             snapshot: snapshot, connections: connections, paused: paused, role: role, fence: await backend.fenceStatus())

@@ -37,7 +37,7 @@ extension AdminService {
             // the cut is then not consistent, and the report says so).
             let clock = ContinuousClock()
             let start = clock.now
-            await readHolds.hold()
+            await backend.pauseClientReads(by: .nested)
             let drain = await backend.drain(timeoutMilliseconds: configuration.maxPauseMilliseconds)
             let reading = Task { () -> Result<(RawSlotStats, LedgerSnapshot), any Error> in
                 do {
@@ -49,7 +49,7 @@ extension AdminService {
             }
             let remaining = configuration.maxPauseMilliseconds - Self.milliseconds(start.duration(to: clock.now))
             let inTime = remaining > 0 ? await answersWithin(milliseconds: remaining) { _ = await reading.value } : false
-            await readHolds.release()
+            await backend.resumeClientReads(by: .nested)
             let paused = Self.milliseconds(start.duration(to: clock.now))
             let read = await reading.value
             let report = FenceReport(

@@ -14,7 +14,6 @@ public final class AdminService: Sendable {
     public let configuration: AdminConfiguration
     public let backend: any AdminBackend
     public let metrics: AdminMetrics
-    let readHolds: ClientReadHolds
     /// The node's counters when the epoch began; the reconciliation compares against the delta.
     let baselineStats = Mutex<NodeSlotStats?>(nil)
     let epoch: EpochInfo
@@ -28,7 +27,6 @@ public final class AdminService: Sendable {
         self.metrics = AdminMetrics(
             registry: registry, topSlots: configuration.topSlots, version: slotwardenVersion,
             nodeVersion: backend.nodeVersion.description)
-        self.readHolds = ClientReadHolds(backend: backend)
         self.epoch = EpochInfo(id: 1, startedAt: ISO8601DateFormatter().string(from: Date()))
     }
 

@@ -73,7 +73,7 @@ public final class ProxyServer: Sendable {
 
     /// Until the first `ROLE`: whether commands that may propagate wait for a role check. Call before `start`.
     func setCommandsAwaitRoleCheck(_ value: Bool) {
-        for worker in workers { worker.commandsAwaitRoleCheck = value }
+        for worker in workers { worker.setCommandsAwaitRoleCheck(value) }
     }
 
     // MARK: ledger
@@ -152,24 +152,40 @@ public final class ProxyServer: Sendable {
             expired = records.contains { $0.expired }
         }
 
-        init(milliseconds: Int, expired: Bool) {
+        public init(milliseconds: Int, expired: Bool) {
             self.milliseconds = milliseconds
             self.expired = expired
         }
     }
 
     /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
-    /// Each loop resumes its clients by itself after `maxPauseMilliseconds`. Pauses nest: the fence and
-    /// an operator (or a fenced reconciliation) may overlap, and clients resume only when the last of
-    /// them resumes, or when max pause passes.
-    public func pauseClientReads() async {
-        for worker in workers { await worker.pauseClientReads() }
+    /// Each loop resumes its clients by itself after `maxPauseMilliseconds`. Pauses nest: the fence,
+    /// fenced reconciliations and an operator may overlap, and clients resume only when the last of
+    /// them resumes, or when max pause passes (``ClientGate``).
+    public func pauseClientReads(by holder: ClientGate.PauseHolder = .nested) async {
+        for worker in workers { await worker.pauseClientReads(by: holder) }
     }
 
-    /// Resumes client reads and returns how long they were paused.
+    /// Ends `holder`'s pause and returns how long the last pause lasted.
     @discardableResult
-    public func resumeClientReads() async -> PauseRecord {
-        PauseRecord(combining: await eachWorker { await $0.resumeClientReads() })
+    public func resumeClientReads(by holder: ClientGate.PauseHolder = .nested) async -> PauseRecord {
+        PauseRecord(combining: await eachWorker { await $0.resumeClientReads(by: holder) })
+    }
+
+    /// Whether client reads are paused, and whether an operator's pause is among the holders.
+    public struct ClientReadState: Sendable, Equatable {
+        public var paused: Bool
+        public var operatorPaused: Bool
+
+        public init(paused: Bool, operatorPaused: Bool) {
+            self.paused = paused
+            self.operatorPaused = operatorPaused
+        }
+    }
+
+    public func clientReadState() async -> ClientReadState {
+        let states = await eachWorker { await $0.clientReadState() }
+        return ClientReadState(paused: states.contains { $0.paused }, operatorPaused: states.contains { $0.operatorPaused })
     }
 
     public func lastPauseRecord() async -> PauseRecord {
@@ -179,7 +195,7 @@ public final class ProxyServer: Sendable {
     /// Ends the pauses that workers took themselves when a command that resets the node passed
     /// through; the fence calls it once it holds its own pause.
     func releasePreFencePauses() async {
-        for worker in workers { await worker.releasePreFencePauses() }
+        for worker in workers { await worker.resumeClientReads(by: .preFence) }
     }
 
     /// How a wait for the in-flight FIFOs to empty ended.

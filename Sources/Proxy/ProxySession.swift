@@ -10,7 +10,7 @@ import UV
 /// bytes written on exactly as they were read. Backpressure: when one side's write queue passes its
 /// high watermark the other side stops reading until the queue drains below the low watermark.
 final class ProxySession: TCPStreamDelegate {
-    private unowned(unsafe) let server: ProxyWorker
+    private unowned(unsafe) let worker: ProxyWorker
     private let ledger: LedgerShard
     /// `ProxyConfiguration.passthrough`, read once.
     private let passthrough: Bool
@@ -34,13 +34,13 @@ final class ProxySession: TCPStreamDelegate {
         static let connecting = ReadBlockers(rawValue: 1 << 0)
         /// The node's write queue passed its high watermark.
         static let backpressure = ReadBlockers(rawValue: 1 << 1)
-        /// The server paused client reads (a fence or a consistent cut).
+        /// The worker paused client reads (a fence or a consistent cut).
         static let paused = ReadBlockers(rawValue: 1 << 2)
         /// The client finished sending.
         static let finished = ReadBlockers(rawValue: 1 << 3)
         /// A promotion guard runs on the node.
-        static let held = ReadBlockers(rawValue: 1 << 4)
-        /// A command waits for a role check (see `HeldCommand`).
+        static let guarded = ReadBlockers(rawValue: 1 << 4)
+        /// A command waits for a role check (see `CommandAwaitingRoleCheck`).
         static let roleCheck = ReadBlockers(rawValue: 1 << 5)
     }
 
@@ -49,16 +49,16 @@ final class ProxySession: TCPStreamDelegate {
     /// the node once a `ROLE` requested after `since` came back (and nothing else blocks the client):
     /// if that `ROLE` shows a promotion, the guard runs first. Scanned up to `scanned`; not accounted
     /// yet, so a drain does not wait for it.
-    private struct HeldCommand {
+    private struct CommandAwaitingRoleCheck {
         var request: ScannedRequest
         var bytes: [UInt8]
         var scanned: Int
-        /// `DispatchTime` uptime when it was held.
+        /// `DispatchTime` uptime when it began to wait.
         var since: UInt64
     }
-    private var heldCommand: HeldCommand?
+    private var commandAwaitingRoleCheck: CommandAwaitingRoleCheck?
     /// Set while the rest of a released chunk is scanned: its role check already passed.
-    private var roleCheckPassed = false
+    private var scanningAfterRoleCheck = false
 
     private var clientBlockers: ReadBlockers = [.connecting]
     private var clientReachedEOF = false
@@ -75,30 +75,30 @@ final class ProxySession: TCPStreamDelegate {
     /// Counted against `max_clients`; the worker releases that when the session closes.
     var wasAdmitted = false
 
-    init(server: ProxyWorker, client: TCPStream, id: UInt64) {
+    init(worker: ProxyWorker, client: TCPStream, id: UInt64) {
         self.id = id
-        self.server = server
-        self.ledger = server.ledger
-        self.passthrough = server.configuration.passthrough
+        self.worker = worker
+        self.ledger = worker.ledger
+        self.passthrough = worker.configuration.passthrough
         self.client = client
-        self.requestScanner = RequestScanner(commands: server.node.commands)
+        self.requestScanner = RequestScanner(commands: worker.node.commands)
         self.replyScanner = ReplyScanner()
-        self.accounting = SessionAccounting(rules: NodeCountingRules(version: server.node.version))
+        self.accounting = SessionAccounting(rules: NodeCountingRules(version: worker.node.version))
     }
 
     /// Connects to the node; the client is read only once that connection is up.
     func start() {
         client.delegate = self
-        client.setNoDelay(server.configuration.tcpNoDelay)
-        client.highWatermark = server.configuration.highWatermarkBytes
-        client.lowWatermark = server.configuration.lowWatermarkBytes
-        let node = TCPStream.connect(on: server.loop, to: server.nodeAddress, delegate: self)
-        node.highWatermark = server.configuration.highWatermarkBytes
-        node.lowWatermark = server.configuration.lowWatermarkBytes
+        client.setNoDelay(worker.configuration.tcpNoDelay)
+        client.highWatermark = worker.configuration.highWatermarkBytes
+        client.lowWatermark = worker.configuration.lowWatermarkBytes
+        let node = TCPStream.connect(on: worker.loop, to: worker.nodeAddress, delegate: self)
+        node.highWatermark = worker.configuration.highWatermarkBytes
+        node.lowWatermark = worker.configuration.lowWatermarkBytes
         self.node = node
-        let timer = LoopTimer(on: server.loop)
-        timer.start(after: server.configuration.nodeConnectTimeoutMilliseconds) { [unowned self] in
-            self.refuseClient(becauseNodeIsUnreachable: "timed out after \(self.server.configuration.nodeConnectTimeoutMilliseconds) ms")
+        let timer = LoopTimer(on: worker.loop)
+        timer.start(after: worker.configuration.nodeConnectTimeoutMilliseconds) { [unowned self] in
+            self.refuseClient(becauseNodeIsUnreachable: "timed out after \(self.worker.configuration.nodeConnectTimeoutMilliseconds) ms")
         }
         connectTimer = timer
     }
@@ -107,10 +107,10 @@ final class ProxySession: TCPStreamDelegate {
 
     func streamDidConnect(_ stream: TCPStream) {
         stopConnectTimer()
-        stream.setNoDelay(server.configuration.tcpNoDelay)
+        stream.setNoDelay(worker.configuration.tcpNoDelay)
         stream.startReading()
-        if server.clientReadsPaused { clientBlockers.insert(.paused) }
-        if server.clientsHeld { clientBlockers.insert(.held) }
+        if worker.clientReadsPaused { clientBlockers.insert(.paused) }
+        if worker.clientsHeld { clientBlockers.insert(.guarded) }
         unblockClient(.connecting)
     }
 
@@ -148,7 +148,7 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     func stream(_ stream: TCPStream, didFail error: UVError) {
-        server.logger.debug(
+        worker.logger.debug(
             "connection failed",
             metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
         closeBoth()
@@ -165,7 +165,7 @@ final class ProxySession: TCPStreamDelegate {
     func streamDidClose(_ stream: TCPStream) {
         closedStreams += 1
         if closedStreams == (node == nil ? 1 : 2) {
-            server.sessionDidClose(self)
+            worker.sessionDidClose(self)
         }
     }
 
@@ -187,13 +187,13 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     /// Scans and accounts every complete request in `bytes`; returns how many bytes may be forwarded
-    /// now: all of them, unless a command must wait for a role check (then it and what follows are held).
+    /// now: all of them, unless a command must wait for a role check (then it and what follows wait).
     private func scanRequests(_ bytes: UnsafeRawBufferPointer) -> Int {
         var offset = 0
         while offset < bytes.count {
             // The plain lane (most requests): an ordinary command joins the in-flight FIFO. Writes go
             // the general way while they must wait for a role check.
-            if accounting.takesPlainRequests, !server.commandsAwaitRoleCheck || roleCheckPassed,
+            if accounting.takesPlainRequests, !worker.commandsAwaitRoleCheck || scanningAfterRoleCheck,
                 let request = requestScanner.nextPlain(in: bytes, at: &offset)
             {
                 accounting.plainRequestScanned(request)
@@ -213,8 +213,8 @@ final class ProxySession: TCPStreamDelegate {
         switch requestScanner.next(in: bytes, at: &offset) {
         case .complete(let request):
             partialRequestBytes = 0
-            if server.commandsAwaitRoleCheck && !roleCheckPassed && request.mayPropagate {
-                hold(request, UnsafeRawBufferPointer(rebasing: bytes[start...]), scanned: offset - start)
+            if worker.commandsAwaitRoleCheck && !scanningAfterRoleCheck && request.mayPropagate {
+                awaitRoleCheck(request, UnsafeRawBufferPointer(rebasing: bytes[start...]), scanned: offset - start)
                 return start
             }
             requestScanned(request)
@@ -227,7 +227,7 @@ final class ProxySession: TCPStreamDelegate {
             partialRequestBytes += offset - start
             return bytes.count
         case .malformed(let violation):
-            server.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
+            worker.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
             accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
             partialRequestBytes = 0
             return bytes.count
@@ -237,8 +237,8 @@ final class ProxySession: TCPStreamDelegate {
     private func requestScanned(_ request: ScannedRequest) {
         accounting.requestScanned(request, ledger: ledger)
         switch request.effect {
-        case .roleChange: server.commandWillResetNode(.roleChange)
-        case .resetStat: server.commandWillResetNode(.nodeResetStat)
+        case .roleChange: worker.commandWillResetNode(.roleChange)
+        case .resetStat: worker.commandWillResetNode(.nodeResetStat)
         default: break
         }
     }
@@ -254,7 +254,7 @@ final class ProxySession: TCPStreamDelegate {
             scanReplies(bytes)
         }
         if !client.write(bytes) { node?.stopReading() }
-        if server.draining && accounting.inFlightCount == 0 { server.sessionMayHaveDrained() }
+        if worker.draining && accounting.inFlightCount == 0 { worker.sessionMayHaveDrained() }
     }
 
     private func scanReplies(_ bytes: UnsafeRawBufferPointer) {
@@ -294,18 +294,18 @@ final class ProxySession: TCPStreamDelegate {
             if let node, node.keepsReadsSmall != accounting.subscribed { node.keepsReadsSmall = accounting.subscribed }
             if let error = reply.error {
                 switch error {
-                case .moved, .readOnly, .loading, .clusterDown, .unblocked: server.replySuggestsRoleChange()
+                case .moved, .readOnly, .loading, .clusterDown, .unblocked: worker.replySuggestsRoleChange()
                 default: break
                 }
             } else if reply.pubSub == .sunsubscribe && reply.type == .push {
-                server.replySuggestsRoleChange()
+                worker.replySuggestsRoleChange()
             }
             return true
         case .incomplete:
             partialReplyBytes += offset - start
             return false
         case .malformed(let violation):
-            server.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
+            worker.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
             accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
             partialReplyBytes = 0
             return false
@@ -327,12 +327,13 @@ final class ProxySession: TCPStreamDelegate {
         }
     }
 
-    /// Holds (or releases) the client for a promotion guard; like a pause, never a replication link.
-    func setHeld(_ held: Bool) {
-        if held {
-            if !accounting.requestsArePipe { blockClient(.held) }
+    /// Holds (or releases) the client while a promotion guard runs; like a pause, never a
+    /// replication link.
+    func setGuarded(_ guarded: Bool) {
+        if guarded {
+            if !accounting.requestsArePipe { blockClient(.guarded) }
         } else {
-            unblockClient(.held)
+            unblockClient(.guarded)
         }
     }
 
@@ -340,28 +341,30 @@ final class ProxySession: TCPStreamDelegate {
 
     var awaitsRoleCheck: Bool { clientBlockers.contains(.roleCheck) }
 
-    private func hold(_ request: ScannedRequest, _ bytes: UnsafeRawBufferPointer, scanned: Int) {
-        heldCommand = HeldCommand(request: request, bytes: Array(bytes), scanned: scanned, since: DispatchTime.now().uptimeNanoseconds)
+    private func awaitRoleCheck(_ request: ScannedRequest, _ bytes: UnsafeRawBufferPointer, scanned: Int) {
+        commandAwaitingRoleCheck = CommandAwaitingRoleCheck(
+            request: request, bytes: Array(bytes), scanned: scanned, since: DispatchTime.now().uptimeNanoseconds)
         blockClient(.roleCheck)
-        server.sessionAwaitsRoleCheck()
+        worker.sessionAwaitsRoleCheck()
     }
 
-    /// Ends the wait if the command was held before `time`; returns whether it did.
-    func roleCheckPassed(ifHeldBefore time: UInt64) -> Bool {
-        guard let heldCommand, heldCommand.since < time else { return false }
+    /// Ends the wait if the command began waiting before `time`; returns whether it did.
+    func releaseRoleCheck(ifWaitingSince time: UInt64) -> Bool {
+        guard let commandAwaitingRoleCheck, commandAwaitingRoleCheck.since < time else { return false }
         unblockClient(.roleCheck)
         return true
     }
 
-    /// Forwards the held command and the rest of its chunk (scanned now, without another role check).
-    private func forwardHeldCommand() {
-        guard let held = heldCommand, let node else { return }
-        heldCommand = nil
-        requestScanned(held.request)
-        held.bytes.withUnsafeBytes { bytes in
-            roleCheckPassed = true
-            defer { roleCheckPassed = false }
-            let forward = held.scanned + scanRequests(UnsafeRawBufferPointer(rebasing: bytes[held.scanned...]))
+    /// Forwards the command that waited for a role check and the rest of its chunk (scanned now,
+    /// without another role check).
+    private func forwardCommandAfterRoleCheck() {
+        guard let waiting = commandAwaitingRoleCheck, let node else { return }
+        commandAwaitingRoleCheck = nil
+        requestScanned(waiting.request)
+        waiting.bytes.withUnsafeBytes { bytes in
+            scanningAfterRoleCheck = true
+            defer { scanningAfterRoleCheck = false }
+            let forward = waiting.scanned + scanRequests(UnsafeRawBufferPointer(rebasing: bytes[waiting.scanned...]))
             if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<forward])) { blockClient(.backpressure) }
         }
     }
@@ -374,8 +377,8 @@ final class ProxySession: TCPStreamDelegate {
     private func unblockClient(_ reason: ReadBlockers) {
         clientBlockers.remove(reason)
         guard clientBlockers.isEmpty, !closing, !refusing else { return }
-        if heldCommand != nil {
-            forwardHeldCommand()
+        if commandAwaitingRoleCheck != nil {
+            forwardCommandAfterRoleCheck()
             guard clientBlockers.isEmpty else { return }
         }
         if !client.isReading { client.startReading() }
@@ -386,10 +389,10 @@ final class ProxySession: TCPStreamDelegate {
     /// The node could not be reached: tell the client why, then close. Never leave it hanging.
     private func refuseClient(becauseNodeIsUnreachable reason: String) {
         guard !closing, !refusing else { return }
-        server.logger.warning(
+        worker.logger.warning(
             "node unreachable; closing client",
-            metadata: ["node": "\(server.nodeAddress)", "reason": "\(reason)"])
-        refuse(with: "ERR slotwarden: cannot reach node \(server.nodeAddress): \(reason)")
+            metadata: ["node": "\(worker.nodeAddress)", "reason": "\(reason)"])
+        refuse(with: "ERR slotwarden: cannot reach node \(worker.nodeAddress): \(reason)")
     }
 
     /// Answers the client with `-message` and closes once that is flushed, without touching the node.

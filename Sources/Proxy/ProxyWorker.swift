@@ -30,36 +30,19 @@ final class ProxyWorker: @unchecked Sendable {
     private let sessionIDStride: UInt64
     /// Client connections over all workers, against `maxClients`.
     private let clientBudget: ClientBudget
-    /// Pauses this worker took itself when a session forwarded a command that resets the node; the
-    /// fence releases them once it holds its own.
-    private var preFencePauses = 0
     private var rejectedTotal: UInt64 = 0
-    /// True between `pauseClientReads` and `resumeClientReads`: no client bytes are read.
-    private(set) var clientReadsPaused = false
-    /// True while a promotion guard runs: no client command may reach the node. Unlike a pause, the
-    /// loop does not end it after `maxPauseMilliseconds`; the guard's control-connection timeouts do.
-    private(set) var clientsHeld = false
-    /// The node is a replica of a version that aborts on its first write after a promotion: a
-    /// command that may propagate waits for a `ROLE` reply requested after it arrived.
-    var commandsAwaitRoleCheck = false
-    /// Sessions holding a command for that check (a hint: recounted whenever checks are released),
-    /// and the timer that bounds their wait by `maxPauseMilliseconds`.
-    private var sessionsAwaitingRoleCheck = 0
+    /// Pauses, holds, role checks and drain waits: the rules in a sans-IO state machine, carried out
+    /// here (`perform`).
+    private var gate: ClientGate
+    private var pauseDeadline: LoopTimer?
     private var roleCheckDeadline: LoopTimer?
-    /// Waiters for every in-flight FIFO to empty, each with its deadline timer.
-    private var drainWaiters: [DrainWaiter] = []
-    var draining: Bool { !drainWaiters.isEmpty }
+    /// The deadline timer and the waiter of each drain wait, by the gate's token.
+    private var drainWaits: [UInt64: (timer: LoopTimer, continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>)] = [:]
 
-    private final class DrainWaiter {
-        let started: UInt64
-        let timer: LoopTimer
-        let continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>
-        init(started: UInt64, timer: LoopTimer, continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>) {
-            self.started = started
-            self.timer = timer
-            self.continuation = continuation
-        }
-    }
+    var clientReadsPaused: Bool { gate.clientReadsPaused }
+    var clientsHeld: Bool { gate.clientsHeld }
+    var commandsAwaitRoleCheck: Bool { gate.commandsAwaitRoleCheck }
+    var draining: Bool { gate.isDraining }
 
     init(
         configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents, index: Int, count: Int,
@@ -69,6 +52,7 @@ final class ProxyWorker: @unchecked Sendable {
         self.nextSessionID = UInt64(index + 1)
         self.sessionIDStride = UInt64(count)
         self.clientBudget = clientBudget
+        self.gate = ClientGate(maxPauseMilliseconds: configuration.maxPauseMilliseconds)
         self.configuration = configuration
         self.node = node
         self.logger = logger
@@ -93,8 +77,9 @@ final class ProxyWorker: @unchecked Sendable {
         loop.execute { [self] in
             listener?.close()
             listener = nil
-            for waiter in drainWaiters { finishDrain(waiter, inFlight: inFlightTotal) }
-            roleCheckDeadline?.close()
+            perform(gate.stopping(inFlight: inFlightTotal, now: loop.nowMilliseconds))
+            for timer in [pauseDeadline, roleCheckDeadline] { timer?.close() }
+            pauseDeadline = nil
             roleCheckDeadline = nil
             for session in sessions.values { session.closeBoth() }
         }
@@ -129,50 +114,26 @@ final class ProxyWorker: @unchecked Sendable {
     }
 
     /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
-    /// The loop resumes them by itself after `maxPauseMilliseconds`.
-    func pauseClientReads() async {
-        await onLoop { self.pauseClientReadsOnLoop() }
+    /// The loop resumes them by itself after `maxPauseMilliseconds` (see ``ClientGate``).
+    func pauseClientReads(by holder: ClientGate.PauseHolder) async {
+        await onLoop { self.perform(self.gate.pause(by: holder, now: self.loop.nowMilliseconds)) }
     }
 
-    /// When the current (or last) pause began and how long the last one lasted, in loop time.
-    private var pauseStartedAt: UInt64 = 0
-    private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
-    private var pauseDeadline: LoopTimer?
-
-    func lastPauseRecord() async -> ProxyServer.PauseRecord { await onLoop(orIfStopped: Self.stoppedPause) { self.lastPause } }
-
-    /// Pauses nest: the fence and an operator (or a fenced reconciliation) may overlap, and clients
-    /// resume only when the last of them resumes, or when max pause passes.
-    private var pauseDepth = 0
-
-    private func pauseClientReadsOnLoop() {
-        pauseDepth += 1
-        guard !clientReadsPaused else { return }
-        clientReadsPaused = true
-        pauseStartedAt = loop.nowMilliseconds
-        for session in sessions.values { session.setPaused(true) }
-        let deadline = LoopTimer(on: loop)
-        deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
-            self.logger.warning(
-                "max pause passed; resuming clients", metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
-            self.resumeClientReadsOnLoop(expired: true)
+    /// Ends `holder`'s pause and returns how long the last pause lasted.
+    @discardableResult
+    func resumeClientReads(by holder: ClientGate.PauseHolder) async -> ProxyServer.PauseRecord {
+        await onLoop(orIfStopped: Self.stoppedPause) {
+            self.perform(self.gate.resume(by: holder, now: self.loop.nowMilliseconds))
+            return self.gate.lastPause
         }
-        pauseDeadline = deadline
     }
 
-    private func resumeClientReadsOnLoop(expired: Bool) {
-        if expired { preFencePauses = 0 }
-        guard clientReadsPaused else { return }
-        if !expired {
-            pauseDepth -= 1
-            if pauseDepth > 0 { return }
+    func lastPauseRecord() async -> ProxyServer.PauseRecord { await onLoop(orIfStopped: Self.stoppedPause) { self.gate.lastPause } }
+
+    func clientReadState() async -> ProxyServer.ClientReadState {
+        await onLoop(orIfStopped: ProxyServer.ClientReadState(paused: false, operatorPaused: false)) {
+            ProxyServer.ClientReadState(paused: self.gate.clientReadsPaused, operatorPaused: self.gate.isPausedByOperator)
         }
-        pauseDepth = 0
-        clientReadsPaused = false
-        pauseDeadline?.close()
-        pauseDeadline = nil
-        lastPause = ProxyServer.PauseRecord(milliseconds: Int(loop.nowMilliseconds - pauseStartedAt), expired: expired)
-        for session in sessions.values { session.setPaused(false) }
     }
 
     /// A session forwarded a command that resets the node's counters (a role change, CONFIG
@@ -180,19 +141,8 @@ final class ProxyWorker: @unchecked Sendable {
     /// the fence takes over. The fence releases this pause once it holds its own.
     func commandWillResetNode(_ reason: EpochReason) {
         guard let commandWillResetNode = events.commandWillResetNode else { return }
-        preFencePauses += 1
-        pauseClientReadsOnLoop()
+        perform(gate.pause(by: .preFence, now: loop.nowMilliseconds))
         commandWillResetNode(reason)
-    }
-
-    /// Ends the pauses `commandWillResetNode` took (the fence holds its own by now).
-    func releasePreFencePauses() async {
-        await onLoop {
-            while self.preFencePauses > 0 {
-                self.preFencePauses -= 1
-                self.resumeClientReadsOnLoop(expired: false)
-            }
-        }
     }
 
     /// A reply suggested that the node's role may have changed.
@@ -204,61 +154,32 @@ final class ProxyWorker: @unchecked Sendable {
 
     /// Holds every client (and every client that connects meanwhile) until `releaseClients`.
     func holdClients() async {
-        await onLoop {
-            self.clientsHeld = true
-            for session in self.sessions.values { session.setHeld(true) }
-        }
+        await onLoop { self.perform(self.gate.hold()) }
     }
 
     func releaseClients() async {
-        await onLoop {
-            self.clientsHeld = false
-            for session in self.sessions.values { session.setHeld(false) }
-        }
+        await onLoop { self.perform(self.gate.release()) }
     }
 
-    /// A session holds a command for a role check: ask for a `ROLE` now.
+    func setCommandsAwaitRoleCheck(_ value: Bool) {
+        gate.setCommandsAwaitRoleCheck(value)
+    }
+
+    /// A session holds a command for a role check.
     func sessionAwaitsRoleCheck() {
-        sessionsAwaitingRoleCheck += 1
-        if roleCheckDeadline == nil {
-            let deadline = LoopTimer(on: loop)
-            deadline.start(after: configuration.maxPauseMilliseconds) { [unowned self] in
-                self.logger.warning(
-                    "no ROLE reply within max pause; forwarding the commands held for a role check",
-                    metadata: ["max_pause_ms": "\(self.configuration.maxPauseMilliseconds)"])
-                self.releaseRoleChecks(requestedBefore: .max)
-            }
-            roleCheckDeadline = deadline
-        }
-        events.roleMayHaveChanged?()
+        perform(gate.sessionAwaitsRoleCheck())
     }
 
-    /// A `ROLE` reply arrived: commands held before its request went out may go on (once nothing
-    /// else holds them: a fence, a guard). `commandsAwaitRoleCheck` says whether later ones must wait.
+    /// A `ROLE` reply arrived (see ``ClientGate/roleChecked(requestedAt:commandsAwaitRoleCheck:)``).
     func roleChecked(requestedAt: UInt64, commandsAwaitRoleCheck: Bool) async {
         await onLoop {
-            self.commandsAwaitRoleCheck = commandsAwaitRoleCheck
-            // Not a replica any more: the guard (if one is due) already holds every client.
-            self.releaseRoleChecks(requestedBefore: commandsAwaitRoleCheck ? requestedAt : .max)
+            self.perform(self.gate.roleChecked(requestedAt: requestedAt, commandsAwaitRoleCheck: commandsAwaitRoleCheck))
         }
     }
 
     /// Connections whose next command waits for a role check.
     func connectionsAwaitingRoleCheck() async -> Int {
         await onLoop(orIfStopped: 0) { self.sessions.values.count { $0.awaitsRoleCheck } }
-    }
-
-    private func releaseRoleChecks(requestedBefore time: UInt64) {
-        guard sessionsAwaitingRoleCheck > 0 else { return }
-        var stillWaiting = 0
-        for session in sessions.values where session.awaitsRoleCheck {
-            if !session.roleCheckPassed(ifHeldBefore: time) { stillWaiting += 1 }
-        }
-        sessionsAwaitingRoleCheck = stillWaiting
-        if stillWaiting == 0 {
-            roleCheckDeadline?.close()
-            roleCheckDeadline = nil
-        }
     }
 
     func closeEpoch() async -> ProxyServer.EpochCut {
@@ -276,15 +197,6 @@ final class ProxyWorker: @unchecked Sendable {
 
     func currentEpochID() async -> UInt64 { await onLoop(orIfStopped: 0) { self.epochID } }
 
-    /// Resumes client reads and returns how long they were paused.
-    @discardableResult
-    func resumeClientReads() async -> ProxyServer.PauseRecord {
-        await onLoop(orIfStopped: Self.stoppedPause) {
-            self.resumeClientReadsOnLoop(expired: false)
-            return self.lastPause
-        }
-    }
-
     /// Commands forwarded to the node and not answered yet, over all connections.
     func inFlightCount() async -> Int {
         await onLoop(orIfStopped: 0) { self.inFlightTotal }
@@ -295,16 +207,20 @@ final class ProxyWorker: @unchecked Sendable {
     func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
         await withCheckedContinuation { continuation in
             let accepted = loop.execute { [self] in
-                let inFlight = inFlightTotal
-                if inFlight == 0 {
-                    continuation.resume(returning: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))
-                    return
-                }
-                let timer = LoopTimer(on: loop)
-                let waiter = DrainWaiter(started: loop.nowMilliseconds, timer: timer, continuation: continuation)
-                drainWaiters.append(waiter)
-                timer.start(after: UInt64(max(0, timeoutMilliseconds))) { [unowned self, unowned waiter] in
-                    self.finishDrain(waiter, inFlight: self.inFlightTotal)
+                let actions = gate.drainRequested(timeoutMilliseconds: timeoutMilliseconds, inFlight: inFlightTotal, now: loop.nowMilliseconds)
+                for action in actions {
+                    switch action {
+                    case .finishDrain(_, let outcome):
+                        continuation.resume(returning: outcome)
+                    case .startDrainDeadline(let token, let milliseconds):
+                        let timer = LoopTimer(on: loop)
+                        drainWaits[token] = (timer, continuation)
+                        timer.start(after: milliseconds) { [unowned self] in
+                            self.perform(self.gate.drainDeadlinePassed(token: token, inFlight: self.inFlightTotal, now: self.loop.nowMilliseconds))
+                        }
+                    default:
+                        perform([action])
+                    }
                 }
             }
             // Stopped: nothing is in flight any more.
@@ -318,23 +234,72 @@ final class ProxyWorker: @unchecked Sendable {
     /// A session's FIFO just emptied while someone waits for a drain: check them all.
     func sessionMayHaveDrained() {
         guard sessions.values.allSatisfy({ $0.inFlightCount == 0 }) else { return }
-        for waiter in drainWaiters { finishDrain(waiter, inFlight: 0) }
+        perform(gate.inFlightChanged(to: 0, now: loop.nowMilliseconds))
     }
 
-    private func finishDrain(_ waiter: DrainWaiter, inFlight: Int) {
-        guard let index = drainWaiters.firstIndex(where: { $0 === waiter }) else { return }
-        drainWaiters.remove(at: index)
-        waiter.timer.close()
-        waiter.continuation.resume(
-            returning: ProxyServer.DrainOutcome(
-                drained: inFlight == 0, inFlight: inFlight,
-                elapsedMilliseconds: Int(loop.nowMilliseconds - waiter.started)))
+    // MARK: carrying out the gate's actions
+
+    private func perform(_ actions: [ClientGate.Action]) {
+        for action in actions {
+            switch action {
+            case .stopReadingClients:
+                for session in sessions.values { session.setPaused(true) }
+            case .startReadingClients:
+                for session in sessions.values { session.setPaused(false) }
+            case .startPauseDeadline(let milliseconds):
+                pauseDeadline?.close()
+                let deadline = LoopTimer(on: loop)
+                deadline.start(after: milliseconds) { [unowned self] in
+                    self.logger.warning("max pause passed; resuming clients", metadata: ["max_pause_ms": "\(milliseconds)"])
+                    self.pauseDeadline?.close()
+                    self.pauseDeadline = nil
+                    self.perform(self.gate.pauseDeadlinePassed(now: self.loop.nowMilliseconds))
+                }
+                pauseDeadline = deadline
+            case .cancelPauseDeadline:
+                pauseDeadline?.close()
+                pauseDeadline = nil
+            case .holdClients:
+                for session in sessions.values { session.setGuarded(true) }
+            case .releaseClients:
+                for session in sessions.values { session.setGuarded(false) }
+            case .pollRoleNow:
+                events.roleMayHaveChanged?()
+            case .startRoleCheckDeadline(let milliseconds):
+                let deadline = LoopTimer(on: loop)
+                deadline.start(after: milliseconds) { [unowned self] in
+                    self.logger.warning(
+                        "no ROLE reply within max pause; forwarding the commands held for a role check",
+                        metadata: ["max_pause_ms": "\(milliseconds)"])
+                    self.roleCheckDeadline?.close()
+                    self.roleCheckDeadline = nil
+                    self.perform(self.gate.roleCheckDeadlinePassed())
+                }
+                roleCheckDeadline = deadline
+            case .cancelRoleCheckDeadline:
+                roleCheckDeadline?.close()
+                roleCheckDeadline = nil
+            case .releaseRoleChecks(let time):
+                var stillWaiting = 0
+                for session in sessions.values where session.awaitsRoleCheck {
+                    if !session.releaseRoleCheck(ifWaitingSince: time) { stillWaiting += 1 }
+                }
+                perform(gate.roleChecksReleased(stillWaiting: stillWaiting))
+            case .startDrainDeadline:
+                // Only `drain` asks for one, and starts it itself.
+                break
+            case .finishDrain(let token, let outcome):
+                guard let wait = drainWaits.removeValue(forKey: token) else { continue }
+                wait.timer.close()
+                wait.continuation.resume(returning: outcome)
+            }
+        }
     }
 
     // MARK: loop thread
 
     private func accept(_ stream: TCPStream) {
-        let session = ProxySession(server: self, client: stream, id: nextSessionID)
+        let session = ProxySession(worker: self, client: stream, id: nextSessionID)
         nextSessionID += sessionIDStride
         sessions[ObjectIdentifier(session)] = session
         guard clientBudget.admit() else {

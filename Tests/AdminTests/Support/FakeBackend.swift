@@ -19,7 +19,7 @@ final class FakeBackend: AdminBackend {
         var role: String? = "master"
         var inFlight = 0
         var connections = ProxyServer.ConnectionCounts(active: 0, accepted: 0, rejected: 0)
-        var paused = false
+        var gate = ClientGate(maxPauseMilliseconds: 60_000)
         var calls: [String] = []
         /// CLUSTER SLOT-STATS does not answer until the clients are resumed (a slow node).
         var statsWaitForResume = false
@@ -37,7 +37,7 @@ final class FakeBackend: AdminBackend {
 
     func update(_ body: (inout State) -> Void) { state.withLock { body(&$0) } }
     var calls: [String] { state.withLock { $0.calls } }
-    var paused: Bool { state.withLock { $0.paused } }
+    var paused: Bool { state.withLock { $0.gate.clientReadsPaused } }
 
     func snapshot() async -> LedgerSnapshot { state.withLock { $0.snapshot } }
 
@@ -60,19 +60,23 @@ final class FakeBackend: AdminBackend {
     func connectionCounts() async -> ProxyServer.ConnectionCounts { state.withLock { $0.connections } }
     func inFlightCount() async -> Int { state.withLock { $0.inFlight } }
 
-    func pauseClientReads() async {
-        state.withLock {
-            $0.paused = true
-            $0.calls.append("pause")
+    /// Pauses through the data plane's own ``ClientGate``; "pause" and "resume" are recorded when
+    /// client reads actually stop and start again.
+    func pauseClientReads(by holder: ClientGate.PauseHolder) async {
+        state.withLock { state in
+            if state.gate.pause(by: holder, now: 0).contains(.stopReadingClients) { state.calls.append("pause") }
         }
     }
 
-    func resumeClientReads() async {
-        state.withLock {
-            $0.paused = false
-            $0.calls.append("resume")
+    func resumeClientReads(by holder: ClientGate.PauseHolder) async {
+        state.withLock { state in
+            if state.gate.resume(by: holder, now: 0).contains(.startReadingClients) { state.calls.append("resume") }
         }
         resumed.open()
+    }
+
+    func clientReadState() async -> ProxyServer.ClientReadState {
+        state.withLock { ProxyServer.ClientReadState(paused: $0.gate.clientReadsPaused, operatorPaused: $0.gate.isPausedByOperator) }
     }
 
     func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
