@@ -85,14 +85,11 @@ extension ReplyScanner {
         guard let elements = plainLength(bytes, at: &index, strictNewline: true), elements > 0, elements <= limits.maxMultibulkLength
         else { return nil }
         var offsetSum = 0
-        // The first two string elements (name, channel) as start and length; -1: not a string.
-        var nameStart = -1
-        var nameLength = 0
-        var channelStart = -1
-        var channelLength = 0
-        // The third element when it is an integer, as start and length; -1: it is not.
-        var countStart = -1
-        var countLength = 0
+        // The content of the first two elements (name, channel) if they are strings, and of the
+        // third (the subscription count) if it is an integer.
+        var name: (start: Int, end: Int)?
+        var channel: (start: Int, end: Int)?
+        var count: (start: Int, end: Int)?
         for element in 0..<elements {
             guard index < bytes.count else { return nil }
             let type = bytes[index]
@@ -110,17 +107,12 @@ extension ReplyScanner {
                 return nil
             }
             if type == UInt8(ascii: ":") {
-                if element == 2 {
-                    countStart = contentStart
-                    countLength = contentEnd &- contentStart
-                }
+                if element == 2 { count = (contentStart, contentEnd) }
             } else {
                 if element == 0 {
-                    nameStart = contentStart
-                    nameLength = contentEnd &- contentStart
+                    name = (contentStart, contentEnd)
                 } else if element == 1 {
-                    channelStart = contentStart
-                    channelLength = contentEnd &- contentStart
+                    channel = (contentStart, contentEnd)
                 }
             }
             index = contentEnd &+ 2
@@ -129,16 +121,16 @@ extension ReplyScanner {
         var pubSub: PubSubMessageKind?
         var channelSlot: HashSlot?
         var subscriptionCount: Int?
-        if nameStart >= 0 {
-            pubSub = PubSubMessageKind(name: bytes.slice(nameStart, nameStart &+ nameLength))
-            if pubSub?.isSharded == true, channelStart >= 0 {
+        if let name {
+            pubSub = PubSubMessageKind(name: bytes.slice(name.start, name.end))
+            if pubSub?.isSharded == true, let channel {
                 var channelHasher = KeyHasher()
-                channelHasher.update(bytes.slice(channelStart, channelStart &+ channelLength))
+                channelHasher.update(bytes.slice(channel.start, channel.end))
                 channelSlot = channelHasher.slot
             }
-            if pubSub?.isConfirmation == true, countStart >= 0 {
+            if pubSub?.isConfirmation == true, let count {
                 capture.reset()
-                capture.append(bytes.slice(countStart, countStart &+ countLength))
+                capture.append(bytes.slice(count.start, count.end))
                 subscriptionCount = capture.strictInteger()
             }
         }
