@@ -12,7 +12,6 @@ let dataPlane: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=un
 
 let package = Package(
     name: "slotwarden",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "slotwarden", targets: ["slotwarden"])
     ],
