@@ -69,7 +69,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "UVTests", dependencies: ["UV"], swiftSettings: strict),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"], resources: [.copy("Resources")], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "RESP"], swiftSettings: strict),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
         .testTarget(
