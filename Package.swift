@@ -12,7 +12,6 @@ let dataPlane: [SwiftSetting] = strict + [.unsafeFlags(["-enforce-exclusivity=un
 
 let package = Package(
     name: "slotwarden",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "slotwarden", targets: ["slotwarden"])
     ],
@@ -82,7 +81,7 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "UVTests", dependencies: ["UV"], swiftSettings: strict),
-        .testTarget(name: "RESPTests", dependencies: ["RESP"], swiftSettings: strict),
+        .testTarget(name: "RESPTests", dependencies: ["RESP"], resources: [.copy("Resources")], swiftSettings: strict),
         .testTarget(name: "LedgerTests", dependencies: ["Ledger", "RESP"], swiftSettings: strict),
         .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
         .testTarget(

@@ -16,6 +16,10 @@
 /// ```
 /// Unlike the request side, replies are checked strictly (`\r\n` after every line and payload):
 /// they come from the node, so any deviation means the stream is not understood.
+///
+/// Three framers share the scanner: the state machine here, which takes any frame a byte at a
+/// time; the whole-frame fast path that `next(in:at:)` tries first (ReplyScanner+WholeFrame.swift);
+/// and the lanes a session calls before `next(in:at:)` (ReplyScanner+Lanes.swift).
 public struct ReplyScanner {
     /// Depth of the inline nesting stack; `RESPLimits.maxNestingDepth` is clamped to it.
     public static let stackCapacity = 128
@@ -24,7 +28,7 @@ public struct ReplyScanner {
     private enum LineKind: UInt8 { case value, header, chunkHeader, endMarker }
     private enum Role: UInt8 { case none, topLevel, pubSubName, channel, subscriptionCount }
 
-    private let limits: RESPLimits
+    let limits: RESPLimits
     private let maxDepth: Int
     private var state = State.typeByte
     private var failure: ProtocolViolation?
@@ -38,7 +42,7 @@ public struct ReplyScanner {
     private var headerBytes = 0
     private var payloadLeft = 0
     private var inStreamedString = false
-    private var capture = CapturedBytes()
+    var capture = CapturedBytes()
     private var hasher = KeyHasher()
 
     // Nesting.
@@ -75,59 +79,13 @@ public struct ReplyScanner {
         return scanStateByState(bytes, at: &offset)
     }
 
-    /// The plain lane: the reply at `offset` if it is a `PlainReply` that is whole in `bytes` and
-    /// starts at a frame boundary, with `offset` moved past it; nil with nothing changed otherwise
-    /// (then `next(in:at:)` takes it). A session answering ordinary commands calls this first, so
-    /// most replies are framed without a `ScannedReply`.
-    @inline(__always)
-    public mutating func nextPlain(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainReply? {
-        guard atFrameBoundary, offset < bytes.count, let reply = Self.plainReply(ReadBytes(bytes), from: offset, limits: limits) else { return nil }
-        offset &+= reply.wireBytes
-        return reply
-    }
-
-    /// The message lane: the whole classic messages from `offset` on (one or more, back to back, all
-    /// of the first one's type), if it starts at a frame boundary; nil otherwise. It does not move
-    /// `offset`: whether such frames are messages (out of band) or the reply to a command depends on
-    /// the connection's state, so the caller decides, and skips `wireBytes` if it takes them. A
-    /// fan-out delivers one message per subscriber per publish, and a subscriber reads many at once.
-    /// (`mutating` though it changes nothing: a scanner is large, and a non-mutating call on one
-    /// stored in a class copies it.)
-    @inline(__always)
-    public mutating func plainMessages(in buffer: UnsafeRawBufferPointer, at offset: Int) -> PlainMessages? {
-        guard atFrameBoundary, offset < buffer.count else { return nil }
-        let bytes = ReadBytes(buffer)
-        let type = bytes[offset]
-        guard type == UInt8(ascii: "*") || type == UInt8(ascii: ">"),
-            let first = Self.classicMessageFrame(bytes, from: offset, limits: limits)
-        else { return nil }
-        // Messages on one channel with payloads of one length have the same header (everything up
-        // to the payload) byte for byte: a message whose header equals the last one framed in full
-        // is framed by that comparison and its terminator.
-        var framed = offset
-        var headerLength = first.payload &- offset
-        var frameLength = first.end &- offset
-        var end = first.end
-        while end < bytes.count, bytes[end] == type {
-            let next = end &+ frameLength
-            if next <= bytes.count, bytes.bytesEqual(framed, end, count: headerLength), bytes[next &- 2] == 13, bytes[next &- 1] == 10 {
-                end = next
-                continue
-            }
-            guard let frame = Self.classicMessageFrame(bytes, from: end, limits: limits) else { break }
-            framed = end
-            headerLength = frame.payload &- end
-            frameLength = frame.end &- end
-            end = frame.end
-        }
-        return PlainMessages(wireBytes: end &- offset, arePushes: type == UInt8(ascii: ">"))
-    }
-
     /// Between top-level frames, with no failure. (frameBytes > 0 at depth 0 means an attribute came
     /// first and belongs to the next frame: the state machine takes that.)
-    private var atFrameBoundary: Bool {
+    var atFrameBoundary: Bool {
         state == .typeByte && depth == 0 && frameBytes == 0 && failure == nil
     }
+
+    // MARK: state machine
 
     /// `next(in:at:)` for every frame the fast path does not take.
     @inline(never)
@@ -214,181 +172,6 @@ public struct ReplyScanner {
         }
         offset = count
         return .incomplete
-    }
-
-    // MARK: fast path
-
-    // A whole top-level `+`, `-`, `:` or `$` reply inside one chunk (most replies) is classified in
-    // one step, with the same outcome as the state machine. Anything else — aggregates, other
-    // types, a reply continuing past the chunk, a length the fast path does not take — goes to the
-    // state machine from the same byte, which decides.
-
-    /// The reply starting at `start` if it is a whole simple one; nil otherwise (nothing changed).
-    @inline(__always)
-    private mutating func wholeSimpleReply(_ buffer: UnsafeRawBufferPointer, from start: Int) -> ScannedReply? {
-        let bytes = ReadBytes(buffer)
-        let typeByte = bytes[start]
-        switch typeByte {
-        case UInt8(ascii: "+"):
-            guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
-            capture.reset()
-            capture.append(bytes.slice(start &+ 1, start &+ plain.wireBytes &- 2))
-            return ScannedReply(wireBytes: plain.wireBytes, type: .simpleString, simple: SimpleReply(line: capture))
-        case UInt8(ascii: ":"), UInt8(ascii: "$"):
-            guard let plain = Self.plainReply(bytes, from: start, limits: limits) else { return nil }
-            return ScannedReply(
-                wireBytes: plain.wireBytes, type: typeByte == UInt8(ascii: "$") ? .bulkString : .integer, isNull: plain.isNull)
-        case UInt8(ascii: "-"):
-            guard let end = Self.lineEnd(bytes, from: start &+ 1) else { return nil }
-            capture.reset()
-            capture.append(bytes.slice(start &+ 1, end))
-            return ScannedReply(wireBytes: end &+ 2 &- start, type: .simpleError, error: ReplyError(message: capture))
-        case UInt8(ascii: "*"), UInt8(ascii: ">"):
-            return wholeFlatAggregate(bytes, from: start)
-        default:
-            return nil
-        }
-    }
-
-    /// The whole `+` line, `:` line or `$` bulk string (or `$-1`) starting at `start`, if it is in
-    /// `bytes`; nil for anything else.
-    @inline(__always)
-    private static func plainReply(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> PlainReply? {
-        switch bytes[start] {
-        case UInt8(ascii: "$"):
-            // `$-1\r\n` read as one word in memory order.
-            if start &+ 4 < bytes.count, bytes.base.loadUnaligned(fromByteOffset: start &+ 1, as: UInt32.self) == UInt32(littleEndian: 0x0A0D_312D) {
-                return PlainReply(wireBytes: 5, isNull: true)
-            }
-            guard let bulk = wholeBulkString(bytes, at: start, limits: limits) else { return nil }
-            return PlainReply(wireBytes: bulk.end &- start, isNull: false)
-        case UInt8(ascii: "+"), UInt8(ascii: ":"):
-            guard let end = lineEnd(bytes, from: start &+ 1) else { return nil }
-            return PlainReply(wireBytes: end &+ 2 &- start, isNull: false)
-        default:
-            return nil
-        }
-    }
-
-    /// Frames a classic pub/sub message as Valkey writes it at `start` (a `*` or `>`): `3`,
-    /// `$7\r\nmessage`, then the channel and the payload as bulk strings. A fan-out delivers one per
-    /// subscriber per publish, so the 16 bytes after the type byte are compared as two words and only
-    /// the two lengths are parsed. The same frame in any other spelling is not a `PlainMessages`; the
-    /// general path (`wholeFlatAggregate`) frames every spelling. Returns where the payload starts and
-    /// where the frame ends.
-    @inline(__always)
-    private static func classicMessageFrame(_ bytes: ReadBytes, from start: Int, limits: RESPLimits) -> (payload: Int, end: Int)? {
-        let nameEnd = start &+ 17
-        guard nameEnd < bytes.count,
-            bytes.word(at: start &+ 1) == word("3\r\n$7\r\nm"),
-            bytes.word(at: start &+ 9) == word("essage\r\n"),
-            let channel = wholeBulkString(bytes, at: nameEnd, limits: limits),
-            let payload = wholeBulkString(bytes, at: channel.end, limits: limits)
-        else { return nil }
-        return (payload.payload, payload.end)
-    }
-
-    /// The position of the `\r` of the first `\r\n` at or after `index`, if the line ends in `bytes`.
-    @inline(__always)
-    private static func lineEnd(_ bytes: ReadBytes, from index: Int) -> Int? {
-        var end = index
-        while end < bytes.count, bytes[end] != 13 { end &+= 1 }
-        guard end &+ 1 < bytes.count, bytes[end &+ 1] == 10 else { return nil }
-        return end
-    }
-
-    /// The bulk string whose `$` is at `index`, if it has a plain length within the limits and is
-    /// whole in `bytes` with its `\r\n`: where its payload starts and where it ends.
-    @inline(__always)
-    private static func wholeBulkString(
-        _ bytes: ReadBytes, at index: Int, limits: RESPLimits
-    ) -> (payload: Int, end: Int)? {
-        guard index < bytes.count, bytes[index] == UInt8(ascii: "$") else { return nil }
-        var payload = index &+ 1
-        guard let length = plainLength(bytes, at: &payload, strictNewline: true), length <= limits.maxBulkLength else { return nil }
-        let terminator = payload &+ length
-        guard terminator &+ 1 < bytes.count, bytes[terminator] == 13, bytes[terminator &+ 1] == 10 else { return nil }
-        return (payload, terminator &+ 2)
-    }
-
-    /// The eight bytes of `text` as a word in memory order, to compare with a word of the stream.
-    @inline(__always)
-    private static func word(_ text: StaticString) -> UInt64 {
-        precondition(text.utf8CodeUnitCount == 8)
-        return UnsafeRawPointer(text.utf8Start).loadUnaligned(as: UInt64.self)
-    }
-
-    /// A whole top-level array or push whose elements are all `$` (not null), `:` or `+` values:
-    /// MGET-style replies and pub/sub messages, which a fan-out sends once per subscriber. The first
-    /// element names the pub/sub kind and the second is the channel, exactly as the state machine
-    /// reads them.
-    @inline(__always)
-    private mutating func wholeFlatAggregate(_ bytes: ReadBytes, from start: Int) -> ScannedReply? {
-        var index = start + 1
-        guard let elements = plainLength(bytes, at: &index, strictNewline: true), elements > 0, elements <= limits.maxMultibulkLength
-        else { return nil }
-        var offsetSum = 0
-        // The first two string elements (name, channel) as start and length; -1: not a string.
-        var nameStart = -1
-        var nameLength = 0
-        var channelStart = -1
-        var channelLength = 0
-        // The third element when it is an integer, as start and length; -1: it is not.
-        var countStart = -1
-        var countLength = 0
-        for element in 0..<elements {
-            guard index < bytes.count else { return nil }
-            let type = bytes[index]
-            let contentStart: Int
-            let contentEnd: Int
-            if type == UInt8(ascii: "$") {
-                guard let bulk = Self.wholeBulkString(bytes, at: index, limits: limits) else { return nil }
-                contentStart = bulk.payload
-                contentEnd = bulk.end &- 2
-            } else if type == UInt8(ascii: ":") || type == UInt8(ascii: "+") {
-                contentStart = index &+ 1
-                guard let end = Self.lineEnd(bytes, from: contentStart) else { return nil }
-                contentEnd = end
-            } else {
-                return nil
-            }
-            if type == UInt8(ascii: ":") {
-                if element == 2 {
-                    countStart = contentStart
-                    countLength = contentEnd &- contentStart
-                }
-            } else {
-                if element == 0 {
-                    nameStart = contentStart
-                    nameLength = contentEnd &- contentStart
-                } else if element == 1 {
-                    channelStart = contentStart
-                    channelLength = contentEnd &- contentStart
-                }
-            }
-            index = contentEnd &+ 2
-            offsetSum &+= index &- start
-        }
-        var pubSub: PubSubMessageKind?
-        var channelSlot: HashSlot?
-        var subscriptionCount: Int?
-        if nameStart >= 0 {
-            pubSub = PubSubMessageKind(name: bytes.slice(nameStart, nameStart &+ nameLength))
-            if pubSub?.isSharded == true, channelStart >= 0 {
-                var channelHasher = KeyHasher()
-                channelHasher.update(bytes.slice(channelStart, channelStart &+ channelLength))
-                channelSlot = channelHasher.slot
-            }
-            if pubSub?.isConfirmation == true, countStart >= 0 {
-                capture.reset()
-                capture.append(bytes.slice(countStart, countStart &+ countLength))
-                subscriptionCount = capture.strictInteger()
-            }
-        }
-        return ScannedReply(
-            wireBytes: index - start, type: bytes[start] == UInt8(ascii: "*") ? .array : .push, isNull: false, error: nil,
-            simple: nil, pubSub: pubSub, channelSlot: channelSlot, subscriptionCount: subscriptionCount, elementCount: elements,
-            elementEndOffsetSum: offsetSum)
     }
 
     private mutating func fail(_ violation: ProtocolViolation, at position: Int, _ offset: inout Int) -> ScanResult<ScannedReply> {

@@ -23,8 +23,8 @@ struct RequestClassifier {
     private var argc = 0
     private var index = 0
     private var argumentLength = 0
-    private var entryIndex = -1
-    private var entry: CommandTable.Entry?
+    /// The (sub)command as far as it is known: its row in the table and the row itself.
+    private var command: (index: Int, entry: CommandTable.Entry)?
 
     private var capture = CapturedBytes()
     private var capturing = false
@@ -32,16 +32,20 @@ struct RequestClassifier {
     private var hasher = KeyHasher()
 
     private var rangeFirst = 0
+    /// No definite keys: an empty range (last < first), which the per-argument test needs no
+    /// other check for.
     private var rangeLast = -1
     private var rangeStep = 1
     private var keys = KeySlots()
 
-    private var deferredIndex = -1
+    private var deferredIndex: Int?
     private var deferredSlot: HashSlot?
     private var deferredActive = false
 
-    private var countIndex = -1
-    private var tokenIndex = -1
+    /// The argument that holds numkeys, if the plan has one.
+    private var countIndex: Int?
+    /// The next argument the keyword loop examines, if any.
+    private var tokenIndex: Int?
     private var argument3Empty = false
 
     private var helloVersion: Int?
@@ -57,17 +61,16 @@ struct RequestClassifier {
     mutating func begin(argumentCount: Int) {
         argc = argumentCount
         index = 0
-        entryIndex = -1
-        entry = nil
+        command = nil
         rangeFirst = 0
         rangeLast = -1
         rangeStep = 1
         keys = KeySlots()
-        deferredIndex = -1
+        deferredIndex = nil
         deferredSlot = nil
         deferredActive = false
-        countIndex = -1
-        tokenIndex = -1
+        countIndex = nil
+        tokenIndex = nil
         argument3Empty = false
         helloVersion = nil
         replyMode = nil
@@ -79,7 +82,7 @@ struct RequestClassifier {
     @inline(__always)
     mutating func beginArgument() {
         argumentLength = 0
-        capturing = Self.needsCapture(index: index, tokenIndex: tokenIndex, countIndex: countIndex, entry: entry)
+        capturing = Self.needsCapture(index: index, tokenIndex: tokenIndex, countIndex: countIndex, entry: command?.entry)
         if capturing { capture.reset() }
         if index >= rangeFirst, index <= rangeLast, (index - rangeFirst) % rangeStep == 0 {
             target = .definite
@@ -93,8 +96,8 @@ struct RequestClassifier {
     }
 
     /// Static, as `effect` below: called from mutating methods on the hot path, an instance method
-    /// would make the compiler copy the whole classifier (268 bytes) for each call.
-    private static func needsCapture(index: Int, tokenIndex: Int, countIndex: Int, entry: CommandTable.Entry?) -> Bool {
+    /// would make the compiler copy the whole classifier (276 bytes) for each call.
+    private static func needsCapture(index: Int, tokenIndex: Int?, countIndex: Int?, entry: CommandTable.Entry?) -> Bool {
         if index == 0 || index == tokenIndex || index == countIndex { return true }
         guard let entry else { return false }
         switch index {
@@ -125,24 +128,24 @@ struct RequestClassifier {
         let current = index
         index += 1
         if current == 0 {
-            entryIndex = table.find(capture)
-            if entryIndex >= 0 {
-                let found = table.entries[entryIndex]
-                entry = found
+            let row = table.find(capture)
+            if row >= 0 {
+                let found = table.entries[row]
+                command = (row, found)
                 activate(found.plan)
             }
             return
         }
-        guard let entry else { return }
+        guard let (row, entry) = command else { return }
         if current == 1 {
             if entry.flags.contains(.container) {
-                entryIndex = table.findSubcommand(parent: entryIndex, capture)
-                if entryIndex >= 0 {
-                    let sub = table.entries[entryIndex]
-                    self.entry = sub
+                let subRow = table.findSubcommand(parent: row, capture)
+                if subRow >= 0 {
+                    let sub = table.entries[subRow]
+                    command = (subRow, sub)
                     activate(sub.plan)
                 } else {
-                    self.entry = nil
+                    command = nil
                 }
                 return
             }
@@ -187,7 +190,7 @@ struct RequestClassifier {
         case .migrate:
             deferredIndex = 3
             deferredActive = argc > 3
-            tokenIndex = argc > 6 ? 6 : -1
+            tokenIndex = argc > 6 ? 6 : nil
         }
     }
 
@@ -207,7 +210,7 @@ struct RequestClassifier {
     /// One step of the keyword loops of `sortGetKeys`, `georadiusGetKeys`, `xreadGetKeys` and
     /// `migrateGetKeys`; sets the next argument to examine (`tokenIndex`).
     private mutating func applyToken(at position: Int, plan: KeyPlan) {
-        tokenIndex = -1
+        tokenIndex = nil
         switch plan {
         case .sort:
             if capture.equals("limit") {
@@ -264,7 +267,7 @@ struct RequestClassifier {
 
     /// Builds the result once every argument has ended.
     mutating func finish(format: RequestFormat, wireBytes: Int, countedBytes: Int) -> ScannedRequest {
-        guard let entry else {
+        guard let (row, entry) = command else {
             return ScannedRequest(
                 format: format, wireBytes: wireBytes, countedBytes: countedBytes, argumentCount: argc,
                 command: .unknown, arityIsValid: false, keys: .none, keyCount: 0, effect: .ordinary,
@@ -274,7 +277,7 @@ struct RequestClassifier {
         let arityIsValid = entry.accepts(argumentCount: argc)
         return ScannedRequest(
             format: format, wireBytes: wireBytes, countedBytes: countedBytes, argumentCount: argc,
-            command: .known(entryIndex), arityIsValid: arityIsValid, keys: keys.outcome, keyCount: keys.count,
+            command: .known(row), arityIsValid: arityIsValid, keys: keys.outcome, keyCount: keys.count,
             effect: arityIsValid
                 ? Self.effect(of: entry, argc: argc, helloVersion: helloVersion, replyMode: replyMode, shebang: shebang) : .ordinary,
             isBlocking: entry.flags.contains(.blocking) || (entry.flags.contains(.blockingWithToken) && blockOption),

@@ -191,12 +191,12 @@ public struct RequestScanner {
                 frameBytes += 1
                 state = .frameStart
                 switch finishInline(buffer) {
-                case .some(.some(let request)):
+                case .request(let request):
                     offset = index
                     return .complete(request)
-                case .some(.none):
-                    continue  // empty line: not a request
-                case .none:
+                case .blank:
+                    continue
+                case .unbalancedQuotes:
                     return fail(.unbalancedQuotes, at: index - 1, &offset)
                 }
             }
@@ -323,8 +323,17 @@ public struct RequestScanner {
         return .malformed(violation)
     }
 
-    /// Splits a complete inline line. nil: unbalanced quotes; .some(nil): no arguments.
-    private mutating func finishInline(_ buffer: InlineLineBuffer) -> ScannedRequest?? {
+    /// What a complete inline line holds.
+    private enum InlineLine {
+        case request(ScannedRequest)
+        /// No arguments: not a request; the node skips such a line too.
+        case blank
+        /// A quote that does not close: a protocol error, as on the node.
+        case unbalancedQuotes
+    }
+
+    /// Splits a complete inline line.
+    private mutating func finishInline(_ buffer: InlineLineBuffer) -> InlineLine {
         var length = buffer.count
         if length > 0, buffer.base.load(fromByteOffset: length - 1, as: UInt8.self) == 13 { length -= 1 }
         length = InlineSplitter.cStringLength(buffer.base, length: length)
@@ -335,10 +344,10 @@ public struct RequestScanner {
             switch InlineSplitter.next(buffer.base, length: length, cursor: &cursor, write: false) {
             case .argument: argc += 1
             case .end: break countLoop
-            case .unbalanced: return nil
+            case .unbalanced: return .unbalancedQuotes
             }
         }
-        if argc == 0 { return .some(nil) }
+        if argc == 0 { return .blank }
         // Pass 2: unescape in place and classify.
         classifier.begin(argumentCount: argc)
         cursor = 0
@@ -350,7 +359,7 @@ public struct RequestScanner {
             classifier.endArgument()
             argumentBytes += argumentLength
         }
-        return classifier.finish(
-            format: .inline, wireBytes: frameBytes, countedBytes: argumentBytes + (argc - 1) + 2)
+        return .request(classifier.finish(
+            format: .inline, wireBytes: frameBytes, countedBytes: argumentBytes + (argc - 1) + 2))
     }
 }

@@ -14,18 +14,9 @@ import CLibUV
 /// bytes of the chunk, which adapts to the traffic (see ``ReadSize``).
 ///
 /// Writes: ``write(_:)`` hands the bytes to the kernel at once with `uv_try_write`; what the kernel
-/// did not take is copied into pooled chunks that form a FIFO:
-///
-/// ```
-///   in flight (one uv_write, ≤ 4 chunks)      pending (not yet given to libuv)
-///   [hdr|bytes] → [hdr|bytes]                 [hdr|bytes] → … → [hdr|bytes.....free]
-///                                                                   ▲ pendingTail: later writes fill it
-/// ```
-///
-/// Each chunk starts with a header (`next`, `length`). At most one pooled `uv_write_t` is in
-/// flight; its callback gives the chunks back and submits the next ones. Invariants:
-/// `pending != nil ⇒ inFlight != nil`, and
-/// `queuedWriteBytes == inFlightBytes + Σ pending lengths`.
+/// did not take is copied into the ``WriteQueue``. At most one pooled `uv_write_t` is in flight;
+/// its callback gives the chunks back and submits the next ones. Invariant: the queue has pending
+/// chunks only while a write is in flight.
 public final class TCPStream: LoopHandleOwner {
     /// The loop this stream lives on.
     public let loop: EventLoop
@@ -36,16 +27,23 @@ public final class TCPStream: LoopHandleOwner {
     /// ``TCPStreamDelegate/streamDidClose(_:)``.
     public unowned(unsafe) var delegate: any TCPStreamDelegate
     /// Above this many queued bytes, ``write(_:)`` returns false. Default 1 MiB.
-    public var highWatermark: Int = 1 << 20
+    public var highWatermark: Int {
+        get { writeQueue.highWatermark }
+        set { writeQueue.highWatermark = newValue }
+    }
     /// After exceeding ``highWatermark``, ``TCPStreamDelegate/streamWritesDrained(_:)`` is called
     /// once the queue falls to or below this. Default 256 KiB.
-    public var lowWatermark: Int = 256 << 10
+    public var lowWatermark: Int {
+        get { writeQueue.lowWatermark }
+        set { writeQueue.lowWatermark = newValue }
+    }
 
     /// Reads stay at the smallest size (16 KiB) instead of growing: for a stream of small frames
     /// where getting each one through soon matters more than fewer system calls, like the messages
     /// to a pub/sub subscriber.
-    public var keepsReadsSmall = false {
-        didSet { if keepsReadsSmall { adaptiveReadSize.shrink(to: ReadSize.smallest) } }
+    public var keepsReadsSmall: Bool {
+        get { adaptiveReadSize.keepsSmall }
+        set { adaptiveReadSize.keepsSmall = newValue }
     }
     /// How many bytes the next read may take (see ``ReadSize``).
     public var readSize: Int { adaptiveReadSize.bytes }
@@ -53,16 +51,12 @@ public final class TCPStream: LoopHandleOwner {
     /// True between ``startReading()`` and ``stopReading()``, EOF, a read error or close.
     public private(set) var isReading = false
     /// Bytes accepted by ``write(_:)`` and not yet written to the kernel.
-    public private(set) var queuedWriteBytes = 0
+    public var queuedWriteBytes: Int { writeQueue.queuedBytes }
     /// True from ``close()`` on (or from the loop's shutdown closing the handle).
     public private(set) var isClosed = false
 
+    private var writeQueue = WriteQueue()
     private var inFlight: UnsafeMutablePointer<uv_write_t>?
-    private var inFlightHead: UnsafeMutableRawPointer?
-    private var inFlightBytes = 0
-    private var pendingHead: UnsafeMutableRawPointer?
-    private var pendingTail: UnsafeMutableRawPointer?
-    private var aboveHighWatermark = false
     /// Set by ``shutdownWrite()`` or a write failure: later writes are dropped.
     private var writesEnded = false
     private var shutdownAfterPending = false
@@ -143,7 +137,7 @@ public final class TCPStream: LoopHandleOwner {
     @inline(__always)
     fileprivate func didRead(_ count: Int, into chunk: UnsafeMutablePointer<CChar>?) {
         if count > 0 {
-            adaptiveReadSize.record(count, limit: keepsReadsSmall ? ReadSize.smallest : loop.readBuffers.chunkSize)
+            adaptiveReadSize.record(count)
             delegate.stream(self, didRead: UnsafeRawBufferPointer(start: chunk, count: count))
             loop.readBuffers.give(UnsafeMutableRawPointer(chunk!))
             return
@@ -176,7 +170,7 @@ public final class TCPStream: LoopHandleOwner {
     @discardableResult
     public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard !bytes.isEmpty, !writesEnded, !isClosed, let stream = streamHandle else {
-            return queuedWriteBytes <= highWatermark
+            return writeQueue.queuedBytes <= writeQueue.highWatermark
         }
         var rest = bytes
         if inFlight == nil {
@@ -187,68 +181,21 @@ public final class TCPStream: LoopHandleOwner {
             // too, and let uv_write report the error from its callback.
             if written > 0 { rest = UnsafeRawBufferPointer(rebasing: bytes[Int(written)...]) }
         }
-        enqueue(rest)
+        writeQueue.append(rest, chunks: loop.writeBuffers)
         if inFlight == nil { submitPending() }
-        if queuedWriteBytes > highWatermark {
-            aboveHighWatermark = true
-            return false
-        }
-        return true
+        return writeQueue.isWithinHighWatermark()
     }
 
-    /// Bytes a chunk's header takes: `next` pointer, then payload length.
-    private static let headerSize = 16
-
-    private func enqueue(_ bytes: UnsafeRawBufferPointer) {
-        let capacity = loop.writeBuffers.chunkSize - Self.headerSize
-        var rest = bytes
-        queuedWriteBytes += bytes.count
-        if let tail = pendingTail {
-            let used = Chunk.length(tail)
-            let n = min(capacity - used, rest.count)
-            if n > 0 {
-                (tail + Self.headerSize + used).copyMemory(from: rest.baseAddress!, byteCount: n)
-                Chunk.setLength(tail, used + n)
-                rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-            }
-        }
-        while !rest.isEmpty {
-            let chunk = loop.writeBuffers.take()
-            let n = min(capacity, rest.count)
-            (chunk + Self.headerSize).copyMemory(from: rest.baseAddress!, byteCount: n)
-            Chunk.setNext(chunk, nil)
-            Chunk.setLength(chunk, n)
-            if let tail = pendingTail {
-                Chunk.setNext(tail, chunk)
-            } else {
-                pendingHead = chunk
-            }
-            pendingTail = chunk
-            rest = UnsafeRawBufferPointer(rebasing: rest[n...])
-        }
-    }
-
-    /// Hands up to four pending chunks to one `uv_write`. Requires `inFlight == nil`.
+    /// Hands up to `WriteQueue.chunksPerWrite` pending chunks to one `uv_write`. Requires
+    /// `inFlight == nil`.
     private func submitPending() {
-        guard let head = pendingHead, let stream = streamHandle else { return }
-        let (result, request) = withUnsafeTemporaryAllocation(of: uv_buf_t.self, capacity: 4) { buffers -> (Int32, UnsafeMutablePointer<uv_write_t>) in
-            var count = 0
-            var bytes = 0
-            var chunk: UnsafeMutableRawPointer? = head
-            var last = head
-            while let current = chunk, count < 4 {
-                let length = Chunk.length(current)
-                buffers[count] = uv_buf_t(base: (current + Self.headerSize).assumingMemoryBound(to: CChar.self), len: length)
-                bytes += length
-                count += 1
-                last = current
-                chunk = Chunk.next(current)
+        guard writeQueue.hasPending, let stream = streamHandle else { return }
+        let (result, request) = withUnsafeTemporaryAllocation(
+            of: uv_buf_t.self, capacity: WriteQueue.chunksPerWrite
+        ) { buffers -> (Int32, UnsafeMutablePointer<uv_write_t>) in
+            let count = writeQueue.beginWrite { index, bytes in
+                buffers[index] = uv_buf_t(base: bytes.baseAddress!.assumingMemoryBound(to: CChar.self), len: bytes.count)
             }
-            Chunk.setNext(last, nil)
-            pendingHead = chunk
-            if chunk == nil { pendingTail = nil }
-            inFlightHead = head
-            inFlightBytes = bytes
             let request = loop.writeRequests.take()
             // libuv copies the uv_buf_t array into the request: stack storage is enough.
             return (uv_write(request, stream, buffers.baseAddress, UInt32(count), writeCallback), request)
@@ -257,6 +204,8 @@ public final class TCPStream: LoopHandleOwner {
             inFlight = request
         } else {
             loop.writeRequests.give(request)
+            // No callback will come for this write: its chunks go back now.
+            writeQueue.endWrite(chunks: loop.writeBuffers)
             writeFailed(result)
         }
     }
@@ -264,43 +213,26 @@ public final class TCPStream: LoopHandleOwner {
     fileprivate func writeCompleted(_ request: UnsafeMutablePointer<uv_write_t>, status: Int32) {
         loop.writeRequests.give(request)
         inFlight = nil
-        giveBack(inFlightHead)
-        inFlightHead = nil
-        queuedWriteBytes -= inFlightBytes
-        inFlightBytes = 0
+        writeQueue.endWrite(chunks: loop.writeBuffers)
         if status < 0 {
             if status != UV_ECANCELED.rawValue { writeFailed(status) }
             return
         }
-        if pendingHead != nil { submitPending() }
-        if shutdownAfterPending, pendingHead == nil, !isClosed {
+        if writeQueue.hasPending { submitPending() }
+        if shutdownAfterPending, !writeQueue.hasPending, !isClosed {
             shutdownAfterPending = false
             startShutdown()
         }
-        if aboveHighWatermark, queuedWriteBytes <= lowWatermark, !isClosed {
-            aboveHighWatermark = false
-            delegate.streamWritesDrained(self)
-        }
+        if !isClosed, writeQueue.drained() { delegate.streamWritesDrained(self) }
     }
 
     /// Drops what is still queued, ends writing, and tells the delegate (later, never re-entrantly).
     private func writeFailed(_ status: Int32) {
-        giveBack(pendingHead)
-        pendingHead = nil
-        pendingTail = nil
-        queuedWriteBytes = inFlightBytes
+        writeQueue.dropPending(chunks: loop.writeBuffers)
         writesEnded = true
         shutdownAfterPending = false
         later { stream in
             if !stream.isClosed { stream.delegate.stream(stream, didFail: UVError(code: status)) }
-        }
-    }
-
-    private func giveBack(_ list: UnsafeMutableRawPointer?) {
-        var chunk = list
-        while let current = chunk {
-            chunk = Chunk.next(current)
-            loop.writeBuffers.give(current)
         }
     }
 
@@ -311,7 +243,7 @@ public final class TCPStream: LoopHandleOwner {
     public func shutdownWrite() {
         guard !writesEnded, !isClosed else { return }
         writesEnded = true
-        if pendingHead != nil {
+        if writeQueue.hasPending {
             shutdownAfterPending = true
         } else {
             startShutdown()
@@ -385,10 +317,7 @@ public final class TCPStream: LoopHandleOwner {
         isReading = false
         writesEnded = true
         shutdownAfterPending = false
-        giveBack(pendingHead)
-        pendingHead = nil
-        pendingTail = nil
-        queuedWriteBytes = inFlightBytes
+        writeQueue.dropPending(chunks: loop.writeBuffers)
         uv_close(slotwarden_tcp_as_handle(handle)) { handle in
             let owner = Unmanaged<TCPStream>.fromOpaque(handle!.pointee.data)
             handle!.pointee.data = nil
@@ -400,10 +329,9 @@ public final class TCPStream: LoopHandleOwner {
 
     private func handleClosed() {
         // libuv cancelled every request before this callback.
-        assert(inFlight == nil && pendingHead == nil)
+        assert(inFlight == nil && writeQueue.isEmpty)
         handle?.deallocate()
         handle = nil
-        queuedWriteBytes = 0
         delegate.streamDidClose(self)
     }
 
@@ -412,57 +340,6 @@ public final class TCPStream: LoopHandleOwner {
         nonisolated(unsafe) let stream = self
         nonisolated(unsafe) let body = body
         loop.execute { body(stream) }
-    }
-}
-
-/// How much of a pooled chunk a stream's next read may take.
-///
-/// A stream starts small (16 KiB, like haproxy's buffers) and doubles after each read that filled
-/// its size, up to the whole chunk: a bulk transfer (a 1 MiB value) soon reads a chunk at a time,
-/// with few system calls. After two reads in a row that used less than half of the size it halves
-/// again, down to the start (one short read, like the tail of a pipelined batch, changes nothing).
-/// Small reads keep a connection that carries a stream of small frames (a pub/sub fan-out) from
-/// taking a large backlog in one read: what was read is forwarded, and the loop goes on to the other
-/// connections, sooner. (libuv reads a stream again in the same pass while reads fill the buffer,
-/// so a large backlog is still drained at once.)
-struct ReadSize {
-    static let smallest = 16 << 10
-
-    /// The most bytes the next read may take.
-    private(set) var bytes: Int
-    /// The last read filled `bytes`.
-    private var lastReadFilled = false
-
-    init(chunkSize: Int) { bytes = min(Self.smallest, chunkSize) }
-
-    /// Adapts to a read of `count` bytes; `limit` is the largest size allowed.
-    @inline(__always)
-    mutating func record(_ count: Int, limit: Int) {
-        if count == bytes {
-            bytes = min(bytes &* 2, limit)
-            lastReadFilled = true
-            return
-        }
-        if count < bytes / 2, !lastReadFilled, bytes > Self.smallest { bytes = max(bytes / 2, Self.smallest) }
-        lastReadFilled = false
-    }
-
-    mutating func shrink(to limit: Int) { bytes = min(bytes, limit) }
-}
-
-/// The header at the start of a write chunk.
-private enum Chunk {
-    @inline(__always) static func next(_ chunk: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer? {
-        chunk.load(as: UnsafeMutableRawPointer?.self)
-    }
-    @inline(__always) static func setNext(_ chunk: UnsafeMutableRawPointer, _ next: UnsafeMutableRawPointer?) {
-        chunk.storeBytes(of: next, as: UnsafeMutableRawPointer?.self)
-    }
-    @inline(__always) static func length(_ chunk: UnsafeMutableRawPointer) -> Int {
-        chunk.load(fromByteOffset: 8, as: Int.self)
-    }
-    @inline(__always) static func setLength(_ chunk: UnsafeMutableRawPointer, _ length: Int) {
-        chunk.storeBytes(of: length, toByteOffset: 8, as: Int.self)
     }
 }
 

