@@ -353,7 +353,7 @@ public struct ReplyScanner {
         case .none: break
         }
         role = .none
-        switch aggregateCompleted(wasAttribute: false, scalar: true) {
+        switch aggregateCompleted(wasAttribute: false) {
         case .frame(let reply): return reply
         default: return nil
         }
@@ -361,7 +361,7 @@ public struct ReplyScanner {
 
     /// Propagates the end of a value up the stack. `wasAttribute`: the value that ended is an
     /// attribute, which is not an element of its parent.
-    private mutating func aggregateCompleted(wasAttribute: Bool, scalar: Bool = false) -> LineOutcome {
+    private mutating func aggregateCompleted(wasAttribute: Bool) -> LineOutcome {
         var attributeEnded = wasAttribute
         state = .typeByte
         while true {
