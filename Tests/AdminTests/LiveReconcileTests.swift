@@ -124,7 +124,7 @@ extension LiveReconcileTests {
         }
         for report in reports {
             #expect(report.fence?.drained == true)
-            #expect(report.verdict == .match, "\(report.slots.filter { $0.status != .match })")
+            #expect(report.verdict == .match, "fence \(String(describing: report.fence)): \(report.slots.filter { $0.status != .match })")
         }
         #expect(reports.last!.summary.slotsCompared > 50)
     }

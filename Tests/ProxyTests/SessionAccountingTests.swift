@@ -4,66 +4,31 @@ import Testing
 
 @testable import Proxy
 
-/// Drives a ``SessionAccounting`` with real scanners over byte strings, no sockets. Like the session,
-/// it takes plain requests and replies through the plain lanes first (unless `plainLanes` is off).
+/// Drives a ``SessionCore`` — the scanners, their lanes and the accounting, exactly as a session
+/// runs them — over byte strings, no sockets. `plainLanes: false` takes every frame the general way.
 private final class Harness {
-    var accounting: SessionAccounting
-    var requests = RequestScanner(commands: .builtIn)
-    var replies = ReplyScanner()
+    var core: SessionCore
     let ledger = LedgerShard()
-    let plainLanes: Bool
 
     init(major: Int = 9, plainLanes: Bool = true) {
-        accounting = SessionAccounting(rules: NodeCountingRules(version: ValkeyVersion(major: major, minor: 1, patch: 0)))
-        self.plainLanes = plainLanes
+        core = SessionCore(
+            commands: .builtIn, rules: NodeCountingRules(version: ValkeyVersion(major: major, minor: 1, patch: 0)), ledger: ledger,
+            usesPlainLanes: plainLanes)
     }
 
     func send(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                if plainLanes, accounting.takesPlainRequests, let request = requests.nextPlain(in: buffer, at: &offset) {
-                    accounting.plainRequestScanned(request)
-                    continue
-                }
-                switch requests.next(in: buffer, at: &offset) {
-                case .complete(let request): accounting.requestScanned(request, ledger: ledger)
-                case .incomplete: return
-                case .malformed: Issue.record("malformed request in \(text.debugDescription)"); return
-                }
-            }
-        }
+        let outcome = Array(text.utf8).withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
+        if let violation = outcome.malformed { Issue.record("malformed request in \(text.debugDescription): \(violation)") }
     }
 
     func receive(_ text: String) {
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                if plainLanes, accounting.takesPlainReplies, let reply = replies.nextPlain(in: buffer, at: &offset) {
-                    accounting.plainReplyScanned(reply, ledger: ledger)
-                    continue
-                }
-                if plainLanes, let messages = replies.plainMessages(in: buffer, at: offset),
-                    accounting.takesMessages(arePushes: messages.arePushes)
-                {
-                    offset += messages.wireBytes
-                    accounting.plainMessagesScanned(messages, ledger: ledger)
-                    continue
-                }
-                switch replies.next(in: buffer, at: &offset) {
-                case .complete(let reply): accounting.replyScanned(reply, ledger: ledger)
-                case .incomplete: return
-                case .malformed: Issue.record("malformed reply in \(text.debugDescription)"); return
-                }
-            }
-        }
+        let outcome = Array(text.utf8).withUnsafeBytes { core.nodeRead($0) }
+        if let violation = outcome.malformed { Issue.record("malformed reply in \(text.debugDescription): \(violation)") }
     }
 
-    var inFlight: Int { accounting.inFlightCount }
-    var requestsArePipe: Bool { accounting.requestsArePipe }
-    var repliesArePipe: Bool { accounting.repliesArePipe }
+    var inFlight: Int { core.inFlightCount }
+    var requestsArePipe: Bool { core.requestsArePipe }
+    var repliesArePipe: Bool { core.accounting.repliesArePipe }
 
     /// Every counter of the ledger that is not zero, by name ("wire 1234", "node 1234", "keyless").
     var countersInUse: [String: SlotCounters] {

@@ -1,0 +1,249 @@
+import Dispatch
+import Ledger
+import RESP
+
+/// Everything a connection decides about its bytes, without I/O: both scanners, the accounting, and
+/// the command that waits for a role check. ``ProxySession`` reads, hands each chunk here, and
+/// writes what this says may go on; the tests drive the same core over byte strings.
+///
+/// The lane order is the hot path's: a request (reply) goes through its plain lane first and only
+/// then the general way; replies also try the message lane for a pub/sub fan-out.
+struct SessionCore: ~Copyable {
+    private var requestScanner: RequestScanner
+    private var replyScanner: ReplyScanner
+    private(set) var accounting: SessionAccounting
+    let ledger: LedgerShard
+    /// `ProxyConfiguration.passthrough` (benchmarks only): no parsing, no accounting.
+    private let passthrough: Bool
+    /// Off only in tests that compare the lanes with the general path.
+    private let usesPlainLanes: Bool
+    /// Bytes of the request (reply) being scanned that earlier reads already forwarded.
+    private var partialRequestBytes = 0
+    private var partialReplyBytes = 0
+
+    /// A command that may propagate, read while the node was a replica of a version that aborts on
+    /// its first write after a promotion, and everything read after it in the same chunk. It reaches
+    /// the node once a `ROLE` requested after `since` came back (and nothing else blocks the client):
+    /// if that `ROLE` shows a promotion, the guard runs first. Scanned up to `scanned`; not accounted
+    /// yet, so a drain does not wait for it.
+    private struct CommandAwaitingRoleCheck {
+        var request: ScannedRequest
+        var bytes: [UInt8]
+        var scanned: Int
+        /// `DispatchTime` uptime when it began to wait.
+        var since: UInt64
+    }
+    private var commandAwaitingRoleCheck: CommandAwaitingRoleCheck?
+    /// Set while the rest of a released chunk is scanned: its role check already passed.
+    private var scanningAfterRoleCheck = false
+
+    init(commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true) {
+        requestScanner = RequestScanner(commands: commands)
+        replyScanner = ReplyScanner()
+        accounting = SessionAccounting(rules: rules)
+        self.ledger = ledger
+        self.passthrough = passthrough
+        self.usesPlainLanes = usesPlainLanes
+    }
+
+    /// What the session must do after a chunk of client bytes was scanned.
+    struct RequestsRead {
+        /// Bytes of the chunk to forward now; the rest waits for a role check.
+        var forward: Int
+        /// A command in the chunk resets the node's counters: pause the clients before forwarding.
+        var resetsNode: EpochReason?
+        /// A command now waits for a role check: stop reading the client and ask for `ROLE`.
+        var awaitsRoleCheck = false
+        /// The client's input stopped being RESP; what the scanner found.
+        var malformed: ProtocolViolation?
+    }
+
+    /// What the session must do after a chunk of node bytes was scanned.
+    struct RepliesRead {
+        /// A reply hinted at a role change (`-MOVED`, `-READONLY`, …): poll `ROLE` now.
+        var suggestsRoleChange = false
+        /// The node's output stopped being RESP; what the scanner found.
+        var malformed: ProtocolViolation?
+    }
+
+    var inFlightCount: Int { accounting.inFlightCount }
+    var requestsArePipe: Bool { accounting.requestsArePipe }
+    var subscribed: Bool { accounting.subscribed }
+    var awaitsRoleCheck: Bool { commandAwaitingRoleCheck != nil }
+
+    // MARK: requests
+
+    /// Scans and accounts `bytes` from the client. `commandsAwaitRoleCheck`: a command that may
+    /// propagate must wait for a role check (the worker's gate says so).
+    mutating func clientRead(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool) -> RequestsRead {
+        var outcome = RequestsRead(forward: bytes.count)
+        if passthrough {
+            return outcome
+        } else if accounting.requestsArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count, bytesOut: 0)
+        } else if accounting.requestsUnparsed {
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytes.count, bytesOut: 0)
+        } else {
+            scanRequests(bytes, commandsAwaitRoleCheck: commandsAwaitRoleCheck, into: &outcome)
+        }
+        return outcome
+    }
+
+    /// Scans and accounts every complete request in `bytes`; sets how many bytes may be forwarded
+    /// now: all of them, unless a command must wait for a role check (then it and what follows wait).
+    private mutating func scanRequests(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool, into outcome: inout RequestsRead) {
+        let plainAllowed = usesPlainLanes && (!commandsAwaitRoleCheck || scanningAfterRoleCheck)
+        var offset = 0
+        while offset < bytes.count {
+            // The plain lane (most requests): an ordinary command joins the in-flight FIFO. Writes go
+            // the general way while they must wait for a role check.
+            if plainAllowed, accounting.takesPlainRequests, let request = requestScanner.nextPlain(in: bytes, at: &offset) {
+                accounting.plainRequestScanned(request)
+                continue
+            }
+            if scanRequestGenerally(bytes, at: &offset, commandsAwaitRoleCheck: commandsAwaitRoleCheck, into: &outcome) { return }
+        }
+    }
+
+    /// Scans and accounts the request at `offset` (or what the chunk holds of it) the general way.
+    /// Returns whether scanning of the chunk stops. Out of line: its large frame would otherwise be
+    /// set up for every plain request too.
+    @inline(never)
+    private mutating func scanRequestGenerally(
+        _ bytes: UnsafeRawBufferPointer, at offset: inout Int, commandsAwaitRoleCheck: Bool, into outcome: inout RequestsRead
+    ) -> Bool {
+        let start = offset
+        switch requestScanner.next(in: bytes, at: &offset) {
+        case .complete(let request):
+            partialRequestBytes = 0
+            if commandsAwaitRoleCheck && !scanningAfterRoleCheck && request.mayPropagate {
+                commandAwaitingRoleCheck = CommandAwaitingRoleCheck(
+                    request: request, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[start...])), scanned: offset - start,
+                    since: DispatchTime.now().uptimeNanoseconds)
+                outcome.forward = start
+                outcome.awaitsRoleCheck = true
+                return true
+            }
+            requestScanned(request, into: &outcome)
+            if accounting.requestsArePipe {
+                ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count - offset, bytesOut: 0)
+                return true
+            }
+            return false
+        case .incomplete:
+            partialRequestBytes += offset - start
+            return true
+        case .malformed(let violation):
+            outcome.malformed = violation
+            accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
+            partialRequestBytes = 0
+            return true
+        }
+    }
+
+    private mutating func requestScanned(_ request: ScannedRequest, into outcome: inout RequestsRead) {
+        accounting.requestScanned(request, ledger: ledger)
+        switch request.effect {
+        case .roleChange: outcome.resetsNode = .roleChange
+        case .resetStat: outcome.resetsNode = .nodeResetStat
+        default: break
+        }
+    }
+
+    // MARK: role check
+
+    /// Whether the waiting command began to wait before `time` (`DispatchTime` uptime).
+    func commandWaits(since time: UInt64) -> Bool {
+        guard let commandAwaitingRoleCheck else { return false }
+        return commandAwaitingRoleCheck.since < time
+    }
+
+    /// The command that waited for a role check may go: accounts it and scans the rest of its chunk
+    /// (without another role check). Returns the chunk, of which `forward` bytes go on now, and what
+    /// else to do; nil when no command waits.
+    mutating func releaseCommandAfterRoleCheck(commandsAwaitRoleCheck: Bool) -> (bytes: [UInt8], outcome: RequestsRead)? {
+        guard let waiting = commandAwaitingRoleCheck else { return nil }
+        commandAwaitingRoleCheck = nil
+        var first = RequestsRead(forward: waiting.bytes.count)
+        requestScanned(waiting.request, into: &first)
+        scanningAfterRoleCheck = true
+        defer { scanningAfterRoleCheck = false }
+        var outcome = waiting.bytes.withUnsafeBytes { bytes in
+            clientRead(UnsafeRawBufferPointer(rebasing: bytes[waiting.scanned...]), commandsAwaitRoleCheck: commandsAwaitRoleCheck)
+        }
+        outcome.forward += waiting.scanned
+        outcome.resetsNode = outcome.resetsNode ?? first.resetsNode
+        return (waiting.bytes, outcome)
+    }
+
+    // MARK: replies
+
+    /// Scans and accounts `bytes` from the node.
+    mutating func nodeRead(_ bytes: UnsafeRawBufferPointer) -> RepliesRead {
+        var outcome = RepliesRead()
+        if passthrough {
+            return outcome
+        } else if accounting.repliesArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+        } else if accounting.repliesUnparsed {
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+        } else {
+            scanReplies(bytes, into: &outcome)
+        }
+        return outcome
+    }
+
+    private mutating func scanReplies(_ bytes: UnsafeRawBufferPointer, into outcome: inout RepliesRead) {
+        var offset = 0
+        while offset < bytes.count {
+            // The plain lane (most replies): a whole `+`, `:` or `$` frame answering an ordinary
+            // command. (Never on a replication pipe: nothing is in flight there.)
+            if usesPlainLanes, accounting.takesPlainReplies, let reply = replyScanner.nextPlain(in: bytes, at: &offset) {
+                accounting.plainReplyScanned(reply, ledger: ledger)
+                continue
+            }
+            // The message lane (a pub/sub fan-out): classic messages that answer no command.
+            if usesPlainLanes, let messages = replyScanner.plainMessages(in: bytes, at: offset),
+                accounting.takesMessages(arePushes: messages.arePushes)
+            {
+                offset &+= messages.wireBytes
+                accounting.plainMessagesScanned(messages, ledger: ledger)
+                continue
+            }
+            if !scanReplyGenerally(bytes, at: &offset, into: &outcome) { return }
+        }
+    }
+
+    /// Scans and accounts the reply frame at `offset` (or what the chunk holds of it) the general
+    /// way; returns whether scanning goes on. Out of line, like `scanRequestGenerally`.
+    @inline(never)
+    private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout RepliesRead) -> Bool {
+        if accounting.repliesArePipe {
+            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
+            return false
+        }
+        let start = offset
+        switch replyScanner.next(in: bytes, at: &offset) {
+        case .complete(let reply):
+            partialReplyBytes = 0
+            accounting.replyScanned(reply, ledger: ledger)
+            if let error = reply.error {
+                switch error {
+                case .moved, .readOnly, .loading, .clusterDown, .unblocked: outcome.suggestsRoleChange = true
+                default: break
+                }
+            } else if reply.pubSub == .sunsubscribe && reply.type == .push {
+                outcome.suggestsRoleChange = true
+            }
+            return true
+        case .incomplete:
+            partialReplyBytes += offset - start
+            return false
+        case .malformed(let violation):
+            outcome.malformed = violation
+            accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
+            partialReplyBytes = 0
+            return false
+        }
+    }
+}
