@@ -20,10 +20,10 @@ final class ProxyWorker: @unchecked Sendable {
 
     private var listener: TCPListener?
     /// Open sessions, keyed by identity; the server owns them until both of their streams closed.
-    private var sessions: [ObjectIdentifier: ProxySession] = [:]
+    var sessions: [ObjectIdentifier: ProxySession] = [:]
     /// The epoch the ledger is recording; a fence closes it and opens the next.
     private var epochID: UInt64 = 1
-    private let events: ProxyEvents
+    let events: ProxyEvents
     private var acceptedTotal: UInt64 = 0
     /// Session ids are unique across workers: worker `index` of `count` hands out index+1, index+1+count, …
     private var nextSessionID: UInt64
@@ -33,11 +33,11 @@ final class ProxyWorker: @unchecked Sendable {
     private var rejectedTotal: UInt64 = 0
     /// Pauses, holds, role checks and drain waits: the rules in a sans-IO state machine, carried out
     /// here (`perform`).
-    private var gate: ClientGate
-    private var pauseDeadline: LoopTimer?
-    private var roleCheckDeadline: LoopTimer?
+    var gate: ClientGate
+    var pauseDeadline: LoopTimer?
+    var roleCheckDeadline: LoopTimer?
     /// The deadline timer and the waiter of each drain wait, by the gate's token.
-    private var drainWaits: [UInt64: (timer: LoopTimer, continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>)] = [:]
+    var drainWaits: [UInt64: (timer: LoopTimer, continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>)] = [:]
 
     var clientReadsPaused: Bool { gate.clientReadsPaused }
     var clientsHeld: Bool { gate.clientsHeld }
@@ -89,7 +89,7 @@ final class ProxyWorker: @unchecked Sendable {
     // MARK: async facade
 
     /// What a pause record query answers once the loop has stopped.
-    private static let stoppedPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
+    static let stoppedPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
 
     /// Runs `body` on the loop thread and returns its result. Once the loop has stopped, work is no
     /// longer run, and this answers `stopped` instead (a caller must never wait forever, and a
@@ -113,75 +113,6 @@ final class ProxyWorker: @unchecked Sendable {
         await onLoop(orIfStopped: ProxyServer.ConnectionCounts(active: 0, accepted: 0, rejected: 0)) { ProxyServer.ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
     }
 
-    /// Stops reading every client (and every client that connects meanwhile); replies keep flowing.
-    /// The loop resumes them by itself after `maxPauseMilliseconds` (see ``ClientGate``).
-    func pauseClientReads(by holder: ClientGate.PauseHolder) async {
-        await onLoop { self.perform(self.gate.pause(by: holder, now: self.loop.nowMilliseconds)) }
-    }
-
-    /// Ends `holder`'s pause and returns how long the last pause lasted.
-    @discardableResult
-    func resumeClientReads(by holder: ClientGate.PauseHolder) async -> ProxyServer.PauseRecord {
-        await onLoop(orIfStopped: Self.stoppedPause) {
-            self.perform(self.gate.resume(by: holder, now: self.loop.nowMilliseconds))
-            return self.gate.lastPause
-        }
-    }
-
-    func lastPauseRecord() async -> ProxyServer.PauseRecord { await onLoop(orIfStopped: Self.stoppedPause) { self.gate.lastPause } }
-
-    func clientReadState() async -> ProxyServer.ClientReadState {
-        await onLoop(orIfStopped: ProxyServer.ClientReadState(paused: false, operatorPaused: false)) {
-            ProxyServer.ClientReadState(paused: self.gate.clientReadsPaused, operatorPaused: self.gate.isPausedByOperator)
-        }
-    }
-
-    /// A session forwarded a command that resets the node's counters (a role change, CONFIG
-    /// RESETSTAT): stop reading every client now, on the loop, so that nothing else crosses before
-    /// the fence takes over. The fence releases this pause once it holds its own.
-    func commandWillResetNode(_ reason: EpochReason) {
-        guard let commandWillResetNode = events.commandWillResetNode else { return }
-        perform(gate.pause(by: .preFence, now: loop.nowMilliseconds))
-        commandWillResetNode(reason)
-    }
-
-    /// A reply suggested that the node's role may have changed.
-    func replySuggestsRoleChange() {
-        events.roleMayHaveChanged?()
-    }
-
-    // MARK: promotion guard
-
-    /// Holds every client (and every client that connects meanwhile) until `releaseClients`.
-    func holdClients() async {
-        await onLoop { self.perform(self.gate.hold()) }
-    }
-
-    func releaseClients() async {
-        await onLoop { self.perform(self.gate.release()) }
-    }
-
-    func setCommandsAwaitRoleCheck(_ value: Bool) {
-        gate.setCommandsAwaitRoleCheck(value)
-    }
-
-    /// A session holds a command for a role check.
-    func sessionAwaitsRoleCheck() {
-        perform(gate.sessionAwaitsRoleCheck())
-    }
-
-    /// A `ROLE` reply arrived (see ``ClientGate/roleChecked(requestedAt:commandsAwaitRoleCheck:)``).
-    func roleChecked(requestedAt: UInt64, commandsAwaitRoleCheck: Bool) async {
-        await onLoop {
-            self.perform(self.gate.roleChecked(requestedAt: requestedAt, commandsAwaitRoleCheck: commandsAwaitRoleCheck))
-        }
-    }
-
-    /// Connections whose next command waits for a role check.
-    func connectionsAwaitingRoleCheck() async -> Int {
-        await onLoop(orIfStopped: 0) { self.sessions.values.count { $0.awaitsRoleCheck } }
-    }
-
     func closeEpoch() async -> ProxyServer.EpochCut {
         await onLoop(orIfStopped: ProxyServer.EpochCut(closedEpoch: 0, ledger: LedgerSnapshot(), carriedOver: [])) {
             let cut = ProxyServer.EpochCut(
@@ -200,100 +131,6 @@ final class ProxyWorker: @unchecked Sendable {
     /// Commands forwarded to the node and not answered yet, over all connections.
     func inFlightCount() async -> Int {
         await onLoop(orIfStopped: 0) { self.inFlightTotal }
-    }
-
-    /// Waits until no command is in flight on any connection, or the timeout passed. Meant to be called
-    /// while client reads are paused, otherwise new commands keep arriving.
-    func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
-        await withCheckedContinuation { continuation in
-            let accepted = loop.execute { [self] in
-                let actions = gate.drainRequested(timeoutMilliseconds: timeoutMilliseconds, inFlight: inFlightTotal, now: loop.nowMilliseconds)
-                for action in actions {
-                    switch action {
-                    case .finishDrain(_, let outcome):
-                        continuation.resume(returning: outcome)
-                    case .startDrainDeadline(let token, let milliseconds):
-                        let timer = LoopTimer(on: loop)
-                        drainWaits[token] = (timer, continuation)
-                        timer.start(after: milliseconds) { [unowned self] in
-                            self.perform(self.gate.drainDeadlinePassed(token: token, inFlight: self.inFlightTotal, now: self.loop.nowMilliseconds))
-                        }
-                    default:
-                        perform([action])
-                    }
-                }
-            }
-            // Stopped: nothing is in flight any more.
-            if !accepted { continuation.resume(returning: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0)) }
-        }
-    }
-
-    /// Commands in flight over all connections.
-    private var inFlightTotal: Int { sessions.values.reduce(0) { $0 + $1.inFlightCount } }
-
-    /// A session's FIFO just emptied while someone waits for a drain: check them all.
-    func sessionMayHaveDrained() {
-        guard sessions.values.allSatisfy({ $0.inFlightCount == 0 }) else { return }
-        perform(gate.inFlightChanged(to: 0, now: loop.nowMilliseconds))
-    }
-
-    // MARK: carrying out the gate's actions
-
-    private func perform(_ actions: [ClientGate.Action]) {
-        for action in actions {
-            switch action {
-            case .stopReadingClients:
-                for session in sessions.values { session.setPaused(true) }
-            case .startReadingClients:
-                for session in sessions.values { session.setPaused(false) }
-            case .startPauseDeadline(let milliseconds):
-                pauseDeadline?.close()
-                let deadline = LoopTimer(on: loop)
-                deadline.start(after: milliseconds) { [unowned self] in
-                    self.logger.warning("max pause passed; resuming clients", metadata: ["max_pause_ms": "\(milliseconds)"])
-                    self.pauseDeadline?.close()
-                    self.pauseDeadline = nil
-                    self.perform(self.gate.pauseDeadlinePassed(now: self.loop.nowMilliseconds))
-                }
-                pauseDeadline = deadline
-            case .cancelPauseDeadline:
-                pauseDeadline?.close()
-                pauseDeadline = nil
-            case .holdClients:
-                for session in sessions.values { session.setGuarded(true) }
-            case .releaseClients:
-                for session in sessions.values { session.setGuarded(false) }
-            case .pollRoleNow:
-                events.roleMayHaveChanged?()
-            case .startRoleCheckDeadline(let milliseconds):
-                let deadline = LoopTimer(on: loop)
-                deadline.start(after: milliseconds) { [unowned self] in
-                    self.logger.warning(
-                        "no ROLE reply within max pause; forwarding the commands held for a role check",
-                        metadata: ["max_pause_ms": "\(milliseconds)"])
-                    self.roleCheckDeadline?.close()
-                    self.roleCheckDeadline = nil
-                    self.perform(self.gate.roleCheckDeadlinePassed())
-                }
-                roleCheckDeadline = deadline
-            case .cancelRoleCheckDeadline:
-                roleCheckDeadline?.close()
-                roleCheckDeadline = nil
-            case .releaseRoleChecks(let time):
-                var stillWaiting = 0
-                for session in sessions.values where session.awaitsRoleCheck {
-                    if !session.releaseRoleCheck(ifWaitingSince: time) { stillWaiting += 1 }
-                }
-                perform(gate.roleChecksReleased(stillWaiting: stillWaiting))
-            case .startDrainDeadline:
-                // Only `drain` asks for one, and starts it itself.
-                break
-            case .finishDrain(let token, let outcome):
-                guard let wait = drainWaits.removeValue(forKey: token) else { continue }
-                wait.timer.close()
-                wait.continuation.resume(returning: outcome)
-            }
-        }
     }
 
     // MARK: loop thread

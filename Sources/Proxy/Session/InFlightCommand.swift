@@ -25,7 +25,8 @@ struct InFlightCommand: BitwiseCopyable {
     }
 
     var kind: Kind
-    /// The slot of the command's keys, or -1 when it has none or they span slots.
+    /// The slot of the command's keys, or -1 when it has none or they span slots: a sentinel rather
+    /// than an optional keeps the FIFO entry, which the hot path moves for every command, small.
     var slot: Int32
     var wireBytesIn: Int
     /// network-bytes-in as the node computes it (differs from `wireBytesIn` for inline commands).

@@ -31,8 +31,8 @@ struct SessionAccounting: ~Copyable {
     private var channelSubscriptions = 0
     private var shardSubscriptions = 0
     private var monitoring = false
-    /// The slot that queued commands agreed on so far: -1 none yet, -2 more than one.
-    private var transactionSlot: Int32 = -1
+    /// The slot that the open transaction's queued commands agreed on so far.
+    private var transactionSlot = TransactionSlot.none
     /// Bytes of pushes the node added to this client's output counter since its last command: Valkey
     /// adds them to the next keyed command's network-bytes-out (docs/accounting.md §3.1 quirk 3).
     private var pendingPushBytes = 0
@@ -297,7 +297,7 @@ struct SessionAccounting: ~Copyable {
 
         // Wire view: to the slot of the first key, unless the node refused the command.
         var wireSlot = command.slot
-        if command.kind == .exec { wireSlot = transactionSlot >= 0 ? transactionSlot : -1 }
+        if command.kind == .exec { wireSlot = transactionSlot.agreed ?? -1 }
         if let error, NodeCountingRules.isRejection(error) {
             ledger.recordWire(bucket: .rejected, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
         } else if command.kind == .replication {
@@ -319,7 +319,7 @@ struct SessionAccounting: ~Copyable {
         case .exec:
             completeExec(command, reply: reply, ledger: ledger)
         case .multi, .discard, .reset:
-            transactionSlot = -1
+            transactionSlot = .none
         case .scriptWithoutShebang:
             if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
         case .scriptWithShebang:
@@ -396,17 +396,13 @@ struct SessionAccounting: ~Copyable {
         }
         // Queued: the node counts the frame now, to the command's own slot; `+QUEUED` is never counted.
         ledger.recordNode(slot: command.hashSlot, commands: 0, bytesIn: command.countedBytesIn, bytesOut: 0)
-        if transactionSlot == -1 {
-            transactionSlot = command.slot
-        } else if transactionSlot != command.slot {
-            transactionSlot = -2
-        }
+        transactionSlot.queued(command.slot)
     }
 
     private mutating func completeExec(_ command: InFlightCommand, reply: ScannedReply?, ledger: LedgerShard) {
-        let slotOfTransaction = transactionSlot
-        transactionSlot = -1
-        guard slotOfTransaction >= 0, let reply else { return }
+        let slotOfTransaction = transactionSlot.agreed
+        transactionSlot = .none
+        guard let slotOfTransaction, let reply else { return }
         let slot = HashSlot(rawValue: UInt16(slotOfTransaction)).unsafelyUnwrapped
         let bytesIn = command.countedBytesIn + NodeCountingRules.execMultiSurcharge
         if let error = reply.error {
@@ -425,5 +421,28 @@ struct SessionAccounting: ~Copyable {
         // the top-level call adds it once more. So bytes-out = Σ (end of each element) + whole reply.
         ledger.recordNode(
             slot: slot, commands: 1, bytesIn: bytesIn, bytesOut: reply.elementEndOffsetSum + reply.wireBytes)
+    }
+}
+
+/// The slot a transaction's queued commands agreed on: none yet, one, or several (then EXEC counts
+/// to no slot). A keyless command queued first leaves it at none; queued after a keyed one, it makes
+/// several.
+private enum TransactionSlot: Equatable {
+    case none
+    case one(Int32)
+    case several
+
+    /// `slot`: the queued command's slot, -1 when it has none (``InFlightCommand/slot``).
+    mutating func queued(_ slot: Int32) {
+        switch self {
+        case .none: if slot >= 0 { self = .one(slot) }
+        case .one(let agreed): if agreed != slot { self = .several }
+        case .several: break
+        }
+    }
+
+    var agreed: Int32? {
+        if case .one(let slot) = self { return slot }
+        return nil
     }
 }
