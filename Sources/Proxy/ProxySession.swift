@@ -150,45 +150,38 @@ final class ProxySession: TCPStreamDelegate {
     private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
         guard let node else { return }
         let outcome = core.clientRead(bytes, commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
-        act(on: outcome)
+        act(on: outcome.events)
         if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<outcome.forward])) { blockClient(.backpressure) }
     }
 
     /// What a scanned chunk of requests asks for besides forwarding: each is rare, so out of line.
-    private func act(on outcome: SessionCore.RequestsRead) {
-        guard outcome.resetsNode != nil || outcome.awaitsRoleCheck || outcome.malformed != nil else { return }
-        actRarely(on: outcome)
+    private func act(on events: SessionCore.Events) {
+        if !events.isEmpty { actRarely(on: events) }
     }
 
     @inline(never)
-    private func actRarely(on outcome: SessionCore.RequestsRead) {
-        if let violation = outcome.malformed {
-            worker.logger.debug("unparsable client input", metadata: ["violation": "\(violation)"])
+    private func actRarely(on events: SessionCore.Events) {
+        if events.contains(.malformed) {
+            worker.logger.debug("unparsable input", metadata: ["violation": "\(core.violation.map { "\($0)" } ?? "-")"])
         }
         // Before the bytes are forwarded: nothing else may cross until the fence acts.
-        if let reason = outcome.resetsNode { worker.commandWillResetNode(reason) }
-        if outcome.awaitsRoleCheck {
+        if events.contains(.resetsNode) { worker.commandWillResetNode(core.resetReason) }
+        if events.contains(.awaitsRoleCheck) {
             blockClient(.roleCheck)
             worker.sessionAwaitsRoleCheck()
+        }
+        if events.contains(.suggestsRoleChange) { worker.replySuggestsRoleChange() }
+        // A subscriber's messages are forwarded in small reads: they reach it sooner, and the loop
+        // is not held by one connection's backlog.
+        if events.contains(.mayHaveChangedSubscription), let node, node.keepsReadsSmall != core.subscribed {
+            node.keepsReadsSmall = core.subscribed
         }
     }
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
-        let outcome = core.nodeRead(bytes)
-        if outcome.suggestsRoleChange || outcome.malformed != nil { actRarely(on: outcome) }
-        // A subscriber's messages are forwarded in small reads: they reach it sooner, and the loop
-        // is not held by one connection's backlog.
-        if let node, node.keepsReadsSmall != core.subscribed { node.keepsReadsSmall = core.subscribed }
+        act(on: core.nodeRead(bytes))
         if !client.write(bytes) { node?.stopReading() }
         if worker.draining && core.inFlightCount == 0 { worker.sessionMayHaveDrained() }
-    }
-
-    @inline(never)
-    private func actRarely(on outcome: SessionCore.RepliesRead) {
-        if let violation = outcome.malformed {
-            worker.logger.debug("unparsable node output", metadata: ["violation": "\(violation)"])
-        }
-        if outcome.suggestsRoleChange { worker.replySuggestsRoleChange() }
     }
 
     // MARK: pausing
@@ -231,7 +224,7 @@ final class ProxySession: TCPStreamDelegate {
     private func forwardCommandAfterRoleCheck() {
         guard let node, let (bytes, outcome) = core.releaseCommandAfterRoleCheck(commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
         else { return }
-        act(on: outcome)
+        act(on: outcome.events)
         let written = bytes.withUnsafeBytes { node.write(UnsafeRawBufferPointer(rebasing: $0[..<outcome.forward])) }
         if !written { blockClient(.backpressure) }
     }

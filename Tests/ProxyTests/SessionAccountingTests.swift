@@ -18,12 +18,12 @@ private final class Harness {
 
     func send(_ text: String) {
         let outcome = Array(text.utf8).withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
-        if let violation = outcome.malformed { Issue.record("malformed request in \(text.debugDescription): \(violation)") }
+        if outcome.events.contains(.malformed) { Issue.record("malformed request in \(text.debugDescription): \(String(describing: core.violation))") }
     }
 
     func receive(_ text: String) {
-        let outcome = Array(text.utf8).withUnsafeBytes { core.nodeRead($0) }
-        if let violation = outcome.malformed { Issue.record("malformed reply in \(text.debugDescription): \(violation)") }
+        let events = Array(text.utf8).withUnsafeBytes { core.nodeRead($0) }
+        if events.contains(.malformed) { Issue.record("malformed reply in \(text.debugDescription): \(String(describing: core.violation))") }
     }
 
     var inFlight: Int { core.inFlightCount }

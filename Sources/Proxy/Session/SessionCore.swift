@@ -46,25 +46,34 @@ struct SessionCore: ~Copyable {
         self.usesPlainLanes = usesPlainLanes
     }
 
+    /// What the session must do besides forwarding, after a chunk was scanned. Each is rare; the
+    /// session tests the whole set once per read, and finds the details on the core.
+    struct Events: OptionSet {
+        let rawValue: UInt8
+        /// A command in the chunk resets the node's counters (`resetReason`): pause the clients
+        /// before forwarding.
+        static let resetsNode = Events(rawValue: 1 << 0)
+        /// A command now waits for a role check: stop reading the client and ask for `ROLE`.
+        static let awaitsRoleCheck = Events(rawValue: 1 << 1)
+        /// The input stopped being RESP (`violation`).
+        static let malformed = Events(rawValue: 1 << 2)
+        /// A reply hinted at a role change (`-MOVED`, `-READONLY`, …): poll `ROLE` now.
+        static let suggestsRoleChange = Events(rawValue: 1 << 3)
+        /// A reply taken the general way may have changed whether the client is `subscribed`.
+        static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
+    }
+
     /// What the session must do after a chunk of client bytes was scanned.
     struct RequestsRead {
         /// Bytes of the chunk to forward now; the rest waits for a role check.
         var forward: Int
-        /// A command in the chunk resets the node's counters: pause the clients before forwarding.
-        var resetsNode: EpochReason?
-        /// A command now waits for a role check: stop reading the client and ask for `ROLE`.
-        var awaitsRoleCheck = false
-        /// The client's input stopped being RESP; what the scanner found.
-        var malformed: ProtocolViolation?
+        var events: Events = []
     }
 
-    /// What the session must do after a chunk of node bytes was scanned.
-    struct RepliesRead {
-        /// A reply hinted at a role change (`-MOVED`, `-READONLY`, …): poll `ROLE` now.
-        var suggestsRoleChange = false
-        /// The node's output stopped being RESP; what the scanner found.
-        var malformed: ProtocolViolation?
-    }
+    /// The reason of the last `.resetsNode`.
+    private(set) var resetReason = EpochReason.roleChange
+    /// What the scanner found, after `.malformed`.
+    private(set) var violation: ProtocolViolation?
 
     var inFlightCount: Int { accounting.inFlightCount }
     var requestsArePipe: Bool { accounting.requestsArePipe }
@@ -74,7 +83,9 @@ struct SessionCore: ~Copyable {
     // MARK: requests
 
     /// Scans and accounts `bytes` from the client. `commandsAwaitRoleCheck`: a command that may
-    /// propagate must wait for a role check (the worker's gate says so).
+    /// propagate must wait for a role check (the worker's gate says so). Inlined into the session's
+    /// read callback, as the scanning was before the core stood alone.
+    @inline(__always)
     mutating func clientRead(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool) -> RequestsRead {
         var outcome = RequestsRead(forward: bytes.count)
         if passthrough {
@@ -121,7 +132,7 @@ struct SessionCore: ~Copyable {
                     request: request, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[start...])), scanned: offset - start,
                     since: DispatchTime.now().uptimeNanoseconds)
                 outcome.forward = start
-                outcome.awaitsRoleCheck = true
+                outcome.events.insert(.awaitsRoleCheck)
                 return true
             }
             requestScanned(request, into: &outcome)
@@ -134,7 +145,8 @@ struct SessionCore: ~Copyable {
             partialRequestBytes += offset - start
             return true
         case .malformed(let violation):
-            outcome.malformed = violation
+            self.violation = violation
+            outcome.events.insert(.malformed)
             accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
             partialRequestBytes = 0
             return true
@@ -144,8 +156,12 @@ struct SessionCore: ~Copyable {
     private mutating func requestScanned(_ request: ScannedRequest, into outcome: inout RequestsRead) {
         accounting.requestScanned(request, ledger: ledger)
         switch request.effect {
-        case .roleChange: outcome.resetsNode = .roleChange
-        case .resetStat: outcome.resetsNode = .nodeResetStat
+        case .roleChange:
+            resetReason = .roleChange
+            outcome.events.insert(.resetsNode)
+        case .resetStat:
+            resetReason = .nodeResetStat
+            outcome.events.insert(.resetsNode)
         default: break
         }
     }
@@ -172,15 +188,16 @@ struct SessionCore: ~Copyable {
             clientRead(UnsafeRawBufferPointer(rebasing: bytes[waiting.scanned...]), commandsAwaitRoleCheck: commandsAwaitRoleCheck)
         }
         outcome.forward += waiting.scanned
-        outcome.resetsNode = outcome.resetsNode ?? first.resetsNode
+        outcome.events.formUnion(first.events)
         return (waiting.bytes, outcome)
     }
 
     // MARK: replies
 
-    /// Scans and accounts `bytes` from the node.
-    mutating func nodeRead(_ bytes: UnsafeRawBufferPointer) -> RepliesRead {
-        var outcome = RepliesRead()
+    /// Scans and accounts `bytes` from the node. Inlined like `clientRead`.
+    @inline(__always)
+    mutating func nodeRead(_ bytes: UnsafeRawBufferPointer) -> Events {
+        var outcome = Events()
         if passthrough {
             return outcome
         } else if accounting.repliesArePipe {
@@ -193,7 +210,7 @@ struct SessionCore: ~Copyable {
         return outcome
     }
 
-    private mutating func scanReplies(_ bytes: UnsafeRawBufferPointer, into outcome: inout RepliesRead) {
+    private mutating func scanReplies(_ bytes: UnsafeRawBufferPointer, into outcome: inout Events) {
         var offset = 0
         while offset < bytes.count {
             // The plain lane (most replies): a whole `+`, `:` or `$` frame answering an ordinary
@@ -217,7 +234,7 @@ struct SessionCore: ~Copyable {
     /// Scans and accounts the reply frame at `offset` (or what the chunk holds of it) the general
     /// way; returns whether scanning goes on. Out of line, like `scanRequestGenerally`.
     @inline(never)
-    private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout RepliesRead) -> Bool {
+    private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout Events) -> Bool {
         if accounting.repliesArePipe {
             ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
             return false
@@ -227,20 +244,22 @@ struct SessionCore: ~Copyable {
         case .complete(let reply):
             partialReplyBytes = 0
             accounting.replyScanned(reply, ledger: ledger)
+            outcome.insert(.mayHaveChangedSubscription)
             if let error = reply.error {
                 switch error {
-                case .moved, .readOnly, .loading, .clusterDown, .unblocked: outcome.suggestsRoleChange = true
+                case .moved, .readOnly, .loading, .clusterDown, .unblocked: outcome.insert(.suggestsRoleChange)
                 default: break
                 }
             } else if reply.pubSub == .sunsubscribe && reply.type == .push {
-                outcome.suggestsRoleChange = true
+                outcome.insert(.suggestsRoleChange)
             }
             return true
         case .incomplete:
             partialReplyBytes += offset - start
             return false
         case .malformed(let violation):
-            outcome.malformed = violation
+            self.violation = violation
+            outcome.insert(.malformed)
             accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
             partialReplyBytes = 0
             return false
