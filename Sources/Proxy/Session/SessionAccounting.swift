@@ -8,7 +8,10 @@ import RESP
 /// how replies map to requests (MULTI, RESP2 pub/sub, RESP3 pushes, MONITOR, CLIENT REPLY, HELLO,
 /// RESET, SYNC/PSYNC) and records each completed command in both views of a ``LedgerShard``:
 /// `wire` by plain rules, `node` by ``NodeCountingRules``.
-struct SessionAccounting: ~Copyable {
+///
+/// Public, with the members the plain lanes use, so that the micro-benchmarks (which build in release
+/// without `@testable`) measure a request's and its reply's accounting as a session does it.
+public struct SessionAccounting: ~Copyable {
     let rules: NodeCountingRules
     private var inFlight = InFlightQueue<InFlightCommand>()
 
@@ -40,7 +43,7 @@ struct SessionAccounting: ~Copyable {
     private(set) var repliesArePipe = false
     private(set) var repliesUnparsed = false
 
-    init(rules: NodeCountingRules) { self.rules = rules }
+    public init(rules: NodeCountingRules) { self.rules = rules }
 
     /// Requests forwarded and not answered yet.
     var inFlightCount: Int { inFlight.count }
@@ -117,11 +120,11 @@ struct SessionAccounting: ~Copyable {
 
     /// Whether a request joins the FIFO as it is, with no state to follow: outside a transaction,
     /// with every reply expected. The session then feeds plain requests to `plainRequestScanned`.
-    var takesPlainRequests: Bool { !inTransaction && clientReply == .on && !skipNextReply }
+    public var takesPlainRequests: Bool { !inTransaction && clientReply == .on && !skipNextReply }
 
     /// `requestScanned` for a plain request while `takesPlainRequests`: an ordinary command only
     /// joins the FIFO (and one that is not a replication handshake never makes one the head).
-    mutating func plainRequestScanned(_ request: PlainRequest) {
+    public mutating func plainRequestScanned(_ request: PlainRequest) {
         inFlight.append(InFlightCommand(request))
     }
 
@@ -170,11 +173,11 @@ struct SessionAccounting: ~Copyable {
     /// Whether the next reply answers an ordinary command on a connection that is neither subscribed
     /// nor monitoring: then any frame but a push or an error simply completes it, and the session
     /// feeds plain replies to `plainReplyScanned`.
-    var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
+    public var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
 
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
     @inline(__always)
-    mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
+    public mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
         completeHead(answeredWith: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
 
