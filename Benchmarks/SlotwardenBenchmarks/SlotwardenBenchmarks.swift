@@ -101,7 +101,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    Benchmark("SessionAccounting.roundTrip") { benchmark in
+    Benchmark("SessionCore.roundTrip") { benchmark in
         let session = Session()
         let request = Array("*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000001\r\n".utf8)
         let reply = Array("$3\r\nxxx\r\n".utf8)
@@ -149,24 +149,23 @@ enum Traffic {
             .utf8)
 }
 
-/// One client connection's scanners and accounting, driven the way a session drives them (and the
-/// session accounting tests): each request and reply through its plain lane while the accounting
-/// takes them that way.
+/// One client connection's core, driven as a session drives it: a GET through the request side
+/// and its reply through the reply side, each of which must take its plain lane and raise no event.
 final class Session {
-    var accounting = SessionAccounting(rules: NodeCountingRules(version: ValkeyVersion(major: 9, minor: 1, patch: 0)))
-    var requests = RequestScanner(commands: .builtIn)
-    var replies = ReplyScanner()
     let ledger = LedgerShard()
+    var core: SessionCore
+
+    init() {
+        core = SessionCore(
+            commands: .builtIn, rules: NodeCountingRules(version: ValkeyVersion(major: 9, minor: 1, patch: 0)), ledger: ledger)
+    }
 
     @inline(never)
     func roundTrip(_ request: UnsafeRawBufferPointer, _ reply: UnsafeRawBufferPointer) {
-        var offset = 0
-        precondition(accounting.takesPlainRequests)
-        guard let scanned = requests.nextPlain(in: request, at: &offset) else { preconditionFailure("the request left the plain lane") }
-        accounting.plainRequestScanned(scanned)
-        offset = 0
-        precondition(accounting.takesPlainReplies)
-        guard let answer = replies.nextPlain(in: reply, at: &offset) else { preconditionFailure("the reply left the plain lane") }
-        accounting.plainReplyScanned(answer, ledger: ledger)
+        let read = core.clientRead(request, commandsAwaitRoleCheck: false)
+        precondition(read.forward == request.count && read.events.isEmpty, "the request raised \(read.events)")
+        precondition(core.inFlightCount == 1, "the request did not join the FIFO")
+        let events = core.nodeRead(reply)
+        precondition(events.isEmpty && core.inFlightCount == 0, "the reply raised \(events)")
     }
 }

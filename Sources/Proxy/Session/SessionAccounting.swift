@@ -8,10 +8,7 @@ import RESP
 /// how replies map to requests (MULTI, RESP2 pub/sub, RESP3 pushes, MONITOR, CLIENT REPLY, HELLO,
 /// RESET, SYNC/PSYNC) and records each completed command in both views of a ``LedgerShard``:
 /// `wire` by plain rules, `node` by ``NodeCountingRules``.
-///
-/// Public, with the members the plain lanes use, so that the micro-benchmarks (which build in release
-/// without `@testable`) measure a request's and its reply's accounting as a session does it.
-public struct SessionAccounting: ~Copyable {
+struct SessionAccounting: ~Copyable {
     let rules: NodeCountingRules
     private var inFlight = InFlightQueue<InFlightCommand>()
 
@@ -43,7 +40,7 @@ public struct SessionAccounting: ~Copyable {
     private(set) var repliesArePipe = false
     private(set) var repliesUnparsed = false
 
-    public init(rules: NodeCountingRules) { self.rules = rules }
+    init(rules: NodeCountingRules) { self.rules = rules }
 
     /// Requests forwarded and not answered yet.
     var inFlightCount: Int { inFlight.count }
@@ -120,11 +117,11 @@ public struct SessionAccounting: ~Copyable {
 
     /// Whether a request joins the FIFO as it is, with no state to follow: outside a transaction,
     /// with every reply expected. The session then feeds plain requests to `plainRequestScanned`.
-    public var takesPlainRequests: Bool { !inTransaction && clientReply == .on && !skipNextReply }
+    var takesPlainRequests: Bool { !inTransaction && clientReply == .on && !skipNextReply }
 
     /// `requestScanned` for a plain request while `takesPlainRequests`: an ordinary command only
     /// joins the FIFO (and one that is not a replication handshake never makes one the head).
-    public mutating func plainRequestScanned(_ request: PlainRequest) {
+    mutating func plainRequestScanned(_ request: PlainRequest) {
         inFlight.append(InFlightCommand(request))
     }
 
@@ -173,11 +170,11 @@ public struct SessionAccounting: ~Copyable {
     /// Whether the next reply answers an ordinary command on a connection that is neither subscribed
     /// nor monitoring: then any frame but a push or an error simply completes it, and the session
     /// feeds plain replies to `plainReplyScanned`.
-    public var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
+    var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
 
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
     @inline(__always)
-    public mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
+    mutating func plainReplyScanned(_ reply: PlainReply, ledger: LedgerShard) {
         completeHead(answeredWith: reply.wireBytes, isNull: reply.isNull, ledger: ledger)
     }
 

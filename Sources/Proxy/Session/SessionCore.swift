@@ -4,11 +4,12 @@ import RESP
 
 /// Everything a connection decides about its bytes, without I/O: both scanners, the accounting, and
 /// the command that waits for a role check. ``ProxySession`` reads, hands each chunk here, and
-/// writes what this says may go on; the tests drive the same core over byte strings.
+/// writes what this says may go on; the tests drive the same core over byte strings. Public for the
+/// micro-benchmarks, which build in release without `@testable`.
 ///
 /// The lane order is the hot path's: a request (reply) goes through its plain lane first and only
 /// then the general way; replies also try the message lane for a pub/sub fan-out.
-struct SessionCore: ~Copyable {
+public struct SessionCore: ~Copyable {
     private var requestScanner: RequestScanner
     private var replyScanner: ReplyScanner
     private(set) var accounting: SessionAccounting
@@ -37,7 +38,7 @@ struct SessionCore: ~Copyable {
     /// Set while the rest of a released chunk is scanned: its role check already passed.
     private var scanningAfterRoleCheck = false
 
-    init(commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true) {
+    public init(commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true) {
         requestScanner = RequestScanner(commands: commands)
         replyScanner = ReplyScanner()
         accounting = SessionAccounting(rules: rules)
@@ -48,26 +49,27 @@ struct SessionCore: ~Copyable {
 
     /// What the session must do besides forwarding, after a chunk was scanned. Each is rare; the
     /// session tests the whole set once per read, and finds the details on the core.
-    struct Events: OptionSet {
-        let rawValue: UInt8
+    public struct Events: OptionSet, Sendable {
+        public let rawValue: UInt8
+        public init(rawValue: UInt8) { self.rawValue = rawValue }
         /// A command in the chunk resets the node's counters (`resetReason`): pause the clients
         /// before forwarding.
-        static let resetsNode = Events(rawValue: 1 << 0)
+        public static let resetsNode = Events(rawValue: 1 << 0)
         /// A command now waits for a role check: stop reading the client and ask for `ROLE`.
-        static let awaitsRoleCheck = Events(rawValue: 1 << 1)
+        public static let awaitsRoleCheck = Events(rawValue: 1 << 1)
         /// The input stopped being RESP (`violation`).
-        static let malformed = Events(rawValue: 1 << 2)
+        public static let malformed = Events(rawValue: 1 << 2)
         /// A reply hinted at a role change (`-MOVED`, `-READONLY`, …): poll `ROLE` now.
-        static let suggestsRoleChange = Events(rawValue: 1 << 3)
+        public static let suggestsRoleChange = Events(rawValue: 1 << 3)
         /// A reply taken the general way may have changed whether the client is `subscribed`.
-        static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
+        public static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
     }
 
     /// What the session must do after a chunk of client bytes was scanned.
-    struct RequestsRead {
+    public struct RequestsRead {
         /// Bytes of the chunk to forward now; the rest waits for a role check.
-        var forward: Int
-        var events: Events = []
+        public var forward: Int
+        public var events: Events = []
     }
 
     /// The reason of the last `.resetsNode`.
@@ -75,7 +77,7 @@ struct SessionCore: ~Copyable {
     /// What the scanner found, after `.malformed`.
     private(set) var violation: ProtocolViolation?
 
-    var inFlightCount: Int { accounting.inFlightCount }
+    public var inFlightCount: Int { accounting.inFlightCount }
     var requestsArePipe: Bool { accounting.requestsArePipe }
     var subscribed: Bool { accounting.subscribed }
     var awaitsRoleCheck: Bool { commandAwaitingRoleCheck != nil }
@@ -86,7 +88,7 @@ struct SessionCore: ~Copyable {
     /// propagate must wait for a role check (the worker's gate says so). Inlined into the session's
     /// read callback, as the scanning was before the core stood alone.
     @inline(__always)
-    mutating func clientRead(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool) -> RequestsRead {
+    public mutating func clientRead(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool) -> RequestsRead {
         var outcome = RequestsRead(forward: bytes.count)
         if passthrough {
             return outcome
@@ -196,7 +198,7 @@ struct SessionCore: ~Copyable {
 
     /// Scans and accounts `bytes` from the node. Inlined like `clientRead`.
     @inline(__always)
-    mutating func nodeRead(_ bytes: UnsafeRawBufferPointer) -> Events {
+    public mutating func nodeRead(_ bytes: UnsafeRawBufferPointer) -> Events {
         var outcome = Events()
         if passthrough {
             return outcome
