@@ -78,21 +78,12 @@ extension ProxyWorker {
     func drain(timeoutMilliseconds: Int) async -> ProxyServer.DrainOutcome {
         await withCheckedContinuation { continuation in
             let accepted = loop.execute { [self] in
-                let actions = gate.drainRequested(timeoutMilliseconds: timeoutMilliseconds, inFlight: inFlightTotal, now: loop.nowMilliseconds)
-                for action in actions {
-                    switch action {
-                    case .finishDrain(_, let outcome):
-                        continuation.resume(returning: outcome)
-                    case .startDrainDeadline(let token, let milliseconds):
-                        let timer = LoopTimer(on: loop)
-                        drainWaits[token] = (timer, continuation)
-                        timer.start(after: milliseconds) { [unowned self] in
-                            self.perform(self.gate.drainDeadlinePassed(token: token, inFlight: self.inFlightTotal, now: self.loop.nowMilliseconds))
-                        }
-                    default:
-                        perform([action])
-                    }
-                }
+                let token = nextDrainToken
+                nextDrainToken += 1
+                drainWaiters[token] = continuation
+                perform(
+                    gate.drainRequested(
+                        token: token, timeoutMilliseconds: timeoutMilliseconds, inFlight: inFlightTotal, now: loop.nowMilliseconds))
             }
             // Stopped: nothing is in flight any more.
             if !accepted { continuation.resume(returning: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0)) }
@@ -156,13 +147,15 @@ extension ProxyWorker {
                     if !session.releaseRoleCheck(ifWaitingSince: time) { stillWaiting += 1 }
                 }
                 perform(gate.roleChecksReleased(stillWaiting: stillWaiting))
-            case .startDrainDeadline:
-                // Only `drain` asks for one, and starts it itself.
-                break
+            case .startDrainDeadline(let token, let milliseconds):
+                let timer = LoopTimer(on: loop)
+                timer.start(after: milliseconds) { [unowned self] in
+                    self.perform(self.gate.drainDeadlinePassed(token: token, inFlight: self.inFlightTotal, now: self.loop.nowMilliseconds))
+                }
+                drainDeadlines[token] = timer
             case .finishDrain(let token, let outcome):
-                guard let wait = drainWaits.removeValue(forKey: token) else { continue }
-                wait.timer.close()
-                wait.continuation.resume(returning: outcome)
+                drainDeadlines.removeValue(forKey: token)?.close()
+                drainWaiters.removeValue(forKey: token)?.resume(returning: outcome)
             }
         }
     }

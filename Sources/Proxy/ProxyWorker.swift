@@ -36,8 +36,10 @@ final class ProxyWorker: @unchecked Sendable {
     var gate: ClientGate
     var pauseDeadline: LoopTimer?
     var roleCheckDeadline: LoopTimer?
-    /// The deadline timer and the waiter of each drain wait, by the gate's token.
-    var drainWaits: [UInt64: (timer: LoopTimer, continuation: CheckedContinuation<ProxyServer.DrainOutcome, Never>)] = [:]
+    /// Each drain wait's caller and its deadline timer, by the token the worker gave the gate.
+    var drainWaiters: [UInt64: CheckedContinuation<ProxyServer.DrainOutcome, Never>] = [:]
+    var drainDeadlines: [UInt64: LoopTimer] = [:]
+    var nextDrainToken: UInt64 = 0
 
     var clientReadsPaused: Bool { gate.clientReadsPaused }
     var clientsHeld: Bool { gate.clientsHeld }

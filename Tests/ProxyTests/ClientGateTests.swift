@@ -87,7 +87,7 @@ import Testing
 
     @Test func aDrainWithNothingInFlightEndsAtOnce() {
         var gate = ClientGate(maxPauseMilliseconds: 300)
-        let actions = gate.drainRequested(timeoutMilliseconds: 500, inFlight: 0, now: 0)
+        let actions = gate.drainRequested(token: 0, timeoutMilliseconds: 500, inFlight: 0, now: 0)
         guard case .finishDrain(_, let outcome) = actions.first, actions.count == 1 else {
             Issue.record("expected one finishDrain, got \(actions)")
             return
@@ -98,12 +98,9 @@ import Testing
 
     @Test func drainsEndWhenTheLastFIFOEmptiesOrAtTheirOwnDeadline() {
         var gate = ClientGate(maxPauseMilliseconds: 300)
-        guard case .startDrainDeadline(let first, 500) = gate.drainRequested(timeoutMilliseconds: 500, inFlight: 3, now: 100).first,
-            case .startDrainDeadline(let second, 50) = gate.drainRequested(timeoutMilliseconds: 50, inFlight: 3, now: 110).first
-        else {
-            Issue.record("expected drain deadlines")
-            return
-        }
+        let (first, second): (UInt64, UInt64) = (7, 8)
+        #expect(gate.drainRequested(token: first, timeoutMilliseconds: 500, inFlight: 3, now: 100) == [.startDrainDeadline(token: first, milliseconds: 500)])
+        #expect(gate.drainRequested(token: second, timeoutMilliseconds: 50, inFlight: 3, now: 110) == [.startDrainDeadline(token: second, milliseconds: 50)])
         #expect(gate.isDraining)
         #expect(
             gate.drainDeadlinePassed(token: second, inFlight: 2, now: 160)
@@ -118,7 +115,7 @@ import Testing
 
     @Test func stoppingEndsEveryDrainWithWhatIsStillInFlight() {
         var gate = ClientGate(maxPauseMilliseconds: 300)
-        _ = gate.drainRequested(timeoutMilliseconds: 500, inFlight: 2, now: 0)
+        _ = gate.drainRequested(token: 0, timeoutMilliseconds: 500, inFlight: 2, now: 0)
         let actions = gate.stopping(inFlight: 2, now: 40)
         #expect(actions.count == 1)
         guard case .finishDrain(_, let outcome) = actions.first else { return }

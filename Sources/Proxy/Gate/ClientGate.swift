@@ -66,7 +66,6 @@ public struct ClientGate: Sendable {
         let startedAt: UInt64
     }
     private var drainWaiters: [DrainWaiter] = []
-    private var nextDrainToken: UInt64 = 0
 
     public init(maxPauseMilliseconds: UInt64, commandsAwaitRoleCheck: Bool = false) {
         self.maxPauseMilliseconds = maxPauseMilliseconds
@@ -183,10 +182,8 @@ public struct ClientGate: Sendable {
     // MARK: drains
 
     /// Someone waits until no command is in flight, for at most `timeoutMilliseconds`; `inFlight`
-    /// commands are in flight now.
-    public mutating func drainRequested(timeoutMilliseconds: Int, inFlight: Int, now: UInt64) -> [Action] {
-        let token = nextDrainToken
-        nextDrainToken += 1
+    /// commands are in flight now. `token`: the caller's name for this wait, unique among those open.
+    public mutating func drainRequested(token: UInt64, timeoutMilliseconds: Int, inFlight: Int, now: UInt64) -> [Action] {
         if inFlight == 0 {
             return [.finishDrain(token: token, outcome: ProxyServer.DrainOutcome(drained: true, inFlight: 0, elapsedMilliseconds: 0))]
         }
