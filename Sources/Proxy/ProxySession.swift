@@ -1,4 +1,3 @@
-import Dispatch
 import Ledger
 import Logging
 import RESP
@@ -150,19 +149,21 @@ final class ProxySession: TCPStreamDelegate {
     private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
         guard let node else { return }
         let outcome = core.clientRead(bytes, commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
-        act(on: outcome.events)
+        act(on: outcome.events, fromClient: true)
         if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<outcome.forward])) { blockClient(.backpressure) }
     }
 
     /// What a scanned chunk of requests asks for besides forwarding: each is rare, so out of line.
-    private func act(on events: SessionCore.Events) {
-        if !events.isEmpty { actRarely(on: events) }
+    private func act(on events: SessionCore.Events, fromClient: Bool) {
+        if !events.isEmpty { actRarely(on: events, fromClient: fromClient) }
     }
 
     @inline(never)
-    private func actRarely(on events: SessionCore.Events) {
+    private func actRarely(on events: SessionCore.Events, fromClient: Bool) {
         if events.contains(.malformed) {
-            worker.logger.debug("unparsable input", metadata: ["violation": "\(core.violation.map { "\($0)" } ?? "-")"])
+            worker.logger.debug(
+                fromClient ? "unparsable client input" : "unparsable node output",
+                metadata: ["violation": "\(core.violation.map { "\($0)" } ?? "-")"])
         }
         // Before the bytes are forwarded: nothing else may cross until the fence acts.
         if events.contains(.resetsNode) { worker.commandWillResetNode(core.resetReason) }
@@ -179,7 +180,7 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
-        act(on: core.nodeRead(bytes))
+        act(on: core.nodeRead(bytes), fromClient: false)
         if !client.write(bytes) { node?.stopReading() }
         if worker.draining && core.inFlightCount == 0 { worker.sessionMayHaveDrained() }
     }
@@ -224,7 +225,7 @@ final class ProxySession: TCPStreamDelegate {
     private func forwardCommandAfterRoleCheck() {
         guard let node, let (bytes, outcome) = core.releaseCommandAfterRoleCheck(commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
         else { return }
-        act(on: outcome.events)
+        act(on: outcome.events, fromClient: true)
         let written = bytes.withUnsafeBytes { node.write(UnsafeRawBufferPointer(rebasing: $0[..<outcome.forward])) }
         if !written { blockClient(.backpressure) }
     }
