@@ -123,15 +123,9 @@ public final class LocalValkey: @unchecked Sendable {
         let reply = try client.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
         if case .error(let message) = reply { throw Failure(description: "CLUSTER ADDSLOTSRANGE: \(message)") }
         // The cluster turns ok once the node has seen its own slot assignment; poll its state.
-        for _ in 0..<500 {
-            if case .bulkString(let info) = try client.call("CLUSTER", "INFO"),
-                String(decoding: info, as: UTF8.self).contains("cluster_state:ok")
-            {
-                return
-            }
-            usleep(10_000)
+        try waitUntil("cluster_state is ok on :\(port)", timeout: .seconds(5)) {
+            try client.call("CLUSTER", "INFO").string?.contains("cluster_state:ok") == true ? true : nil
         }
-        throw Failure(description: "cluster_state did not become ok")
     }
 
     private enum StartOutcome { case answering, exited, silent }

@@ -30,13 +30,15 @@ struct AdminClient {
     /// answers nothing within `timeout`.
     func get(_ target: String, timeout: TimeAmount = .seconds(10)) async throws -> Reply {
         let client = HTTPClient(eventLoopGroup: MultiThreadedEventLoopGroup.singleton)
-        let result = await Result(catching: {
+        do {
             let response = try await client.execute(HTTPClientRequest(url: baseURL + target), timeout: timeout)
             let body = try await response.body.collect(upTo: Self.maxBodyBytes)
+            try await client.shutdown()
             return Reply(status: Int(response.status.code), body: Data(buffer: body))
-        })
-        try await client.shutdown()
-        return try result.mapError { AdminClientFailure(description: "cannot read \(baseURL)\(target): \($0)") }.get()
+        } catch {
+            try? await client.shutdown()
+            throw AdminClientFailure(description: "cannot read \(baseURL)\(target): \(error)")
+        }
     }
 
     static func decoder() -> JSONDecoder {
@@ -54,10 +56,4 @@ struct AdminClient {
 
 struct AdminClientFailure: Error, CustomStringConvertible {
     let description: String
-}
-
-extension Result where Failure == any Error {
-    init(catching body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
-    }
 }
