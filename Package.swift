@@ -35,21 +35,21 @@ let package = Package(
         ),
         .target(name: "UV", dependencies: ["CLibUV"], swiftSettings: dataPlane),
         .target(name: "RESP", swiftSettings: dataPlane),
-        .target(name: "Ledger", dependencies: ["RESP"], swiftSettings: dataPlane),
+        .target(name: "Accounting", dependencies: ["RESP"], swiftSettings: dataPlane),
         .target(
             name: "Proxy",
-            dependencies: ["UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["UV", "RESP", "Accounting", .product(name: "Logging", package: "swift-log")],
             swiftSettings: dataPlane
         ),
         .target(
             name: "LocalCluster",
-            dependencies: ["Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Proxy", "Accounting", "RESP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .target(
             name: "Admin",
             dependencies: [
-                "Ledger", "Proxy", "RESP",
+                "Accounting", "Proxy", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -61,7 +61,7 @@ let package = Package(
         .executableTarget(
             name: "slotwarden",
             dependencies: [
-                "Admin", "LocalCluster", "Proxy", "Ledger", "RESP", "UV",
+                "Admin", "LocalCluster", "Proxy", "Accounting", "RESP", "UV",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -74,7 +74,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "LocalCluster", "Proxy", "Ledger", "RESP", .product(name: "Logging", package: "swift-log"),
+                "LocalCluster", "Proxy", "Accounting", "RESP", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Tests/TestSupport",
@@ -82,12 +82,12 @@ let package = Package(
         ),
         .testTarget(name: "UVTests", dependencies: ["UV"], swiftSettings: strict),
         .testTarget(name: "RESPTests", dependencies: ["RESP"], resources: [.copy("Resources")], swiftSettings: strict),
-        .testTarget(name: "LedgerTests", dependencies: ["Ledger", "RESP"], swiftSettings: strict),
-        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Ledger"], swiftSettings: strict),
+        .testTarget(name: "AccountingTests", dependencies: ["Accounting", "RESP"], swiftSettings: strict),
+        .testTarget(name: "ProxyTests", dependencies: ["Proxy", "UV", "RESP", "Accounting"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Admin", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Ledger", .product(name: "Logging", package: "swift-log"),
+                "Admin", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Accounting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
@@ -95,7 +95,7 @@ let package = Package(
         .testTarget(
             name: "AdminTests",
             dependencies: [
-                "Admin", "TestSupport", "Proxy", "Ledger", "RESP",
+                "Admin", "TestSupport", "Proxy", "Accounting", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -121,7 +121,7 @@ package.dependencies.append(
 package.targets.append(
     .executableTarget(
         name: "SlotwardenBenchmarks",
-        dependencies: ["RESP", "Ledger", "Proxy", .product(name: "Benchmark", package: "benchmark")],
+        dependencies: ["RESP", "Accounting", "Proxy", .product(name: "Benchmark", package: "benchmark")],
         path: "Benchmarks/SlotwardenBenchmarks",
         swiftSettings: dataPlane,
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]

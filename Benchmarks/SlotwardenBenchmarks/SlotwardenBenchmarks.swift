@@ -1,5 +1,5 @@
 import Benchmark
-import Ledger
+import Accounting
 import Proxy
 import RESP
 

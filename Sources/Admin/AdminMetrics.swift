@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import Proxy
 import Prometheus
 import RESP

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 
 // The JSON bodies of the admin API. Property names are camelCase here and snake_case on the wire
 // (the encoder converts them); docs/openapi.yaml describes the same shapes.

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 
 /// A query value the API refuses: answered with 400 and a JSON error naming the parameter.

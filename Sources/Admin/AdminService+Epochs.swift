@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Ledger
+import Accounting
 
 extension AdminService {
     /// The fence's open epoch when there is a fence; otherwise the life of the admin service.

@@ -1,5 +1,5 @@
 import Hummingbird
-import Ledger
+import Accounting
 import RESP
 
 extension AdminService {

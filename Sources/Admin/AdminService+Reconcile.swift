@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Ledger
+import Accounting
 
 extension AdminService {
     public func reconcile(mode: ReconcileMode) async throws -> ReconcileReport {

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import Ledger
+import Accounting
 import Logging
 import NIOCore
 import NIOPosix

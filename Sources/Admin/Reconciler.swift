@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 
 /// Compares the ledger's `node` view with the node's `CLUSTER SLOT-STATS` delta since the baseline,

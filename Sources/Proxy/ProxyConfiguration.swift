@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 
 /// Everything the data plane needs to run, already validated.

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import Logging
 import RESP
 import UV

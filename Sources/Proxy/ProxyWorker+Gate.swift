@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import UV
 
 /// The worker's side of its ``ClientGate``: the async calls that feed it events, and `perform`,

@@ -1,7 +1,7 @@
 import Admin
 import ArgumentParser
 import Foundation
-import Ledger
+import Accounting
 import LocalCluster
 import Logging
 import Proxy

@@ -1,6 +1,6 @@
 import Admin
 import Foundation
-import Ledger
+import Accounting
 import Proxy
 import RESP
 import Synchronization

@@ -1,7 +1,7 @@
 import Foundation
 import Admin
 import Hummingbird
-import Ledger
+import Accounting
 import Proxy
 import Metrics
 import Prometheus

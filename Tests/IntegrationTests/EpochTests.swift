@@ -1,5 +1,5 @@
 import Foundation
-import Ledger
+import Accounting
 import LocalCluster
 import Logging
 import Proxy

@@ -1,5 +1,5 @@
 import Foundation
-import Ledger
+import Accounting
 import Proxy
 import RESP
 import Testing

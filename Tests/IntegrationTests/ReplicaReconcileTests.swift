@@ -1,5 +1,5 @@
 import Admin
-import Ledger
+import Accounting
 import LocalCluster
 import Proxy
 import RESP

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 import Testing
 

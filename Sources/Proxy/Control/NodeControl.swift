@@ -1,5 +1,5 @@
 import Dispatch
-import Ledger
+import Accounting
 import RESP
 
 /// Credentials for the node; never logged.

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 
 /// Learns the node's version and command table before the data plane starts.

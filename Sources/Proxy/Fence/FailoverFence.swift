@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 
 /// The failover fence as a plain state machine: events in, actions out, no I/O and no clock of its
 /// own (times come with the events).

@@ -1,5 +1,5 @@
 import Foundation
-import Ledger
+import Accounting
 import Logging
 
 /// Drives a ``FailoverFence``: feeds it events from the role watcher, the proxy and its own timers,

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import Logging
 
 /// Polls `ROLE` on the control connection every `role_poll_interval_ms`, at once when asked (a

@@ -1,4 +1,4 @@
-import Ledger
+import Accounting
 import RESP
 
 /// The protocol state of one client connection and the accounting that follows from it, without I/O.

@@ -1,5 +1,5 @@
 import Dispatch
-import Ledger
+import Accounting
 import RESP
 
 /// Everything a connection decides about its bytes, without I/O: both scanners, the accounting, and

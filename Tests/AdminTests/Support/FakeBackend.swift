@@ -2,7 +2,7 @@ import Admin
 import Foundation
 import Hummingbird
 import HummingbirdTesting
-import Ledger
+import Accounting
 import Proxy
 import Logging
 import NIOEmbedded
