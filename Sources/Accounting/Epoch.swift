@@ -65,6 +65,11 @@ public struct EpochRecord: Equatable, Sendable, Codable {
     public var maxPauseExceeded: Bool
     /// Set when this epoch ended with the promotion of a node of an affected version.
     public var promotionGuard: PromotionGuardOutcome?
+    /// The slot cuts made while this epoch was open, oldest first (at most `slotCutCapacity`).
+    public var slotCuts: [SlotCut]
+    /// Cuts beyond `slotCutCapacity`, counted but not kept here (`GET /v1/cuts` has the latest).
+    public var slotCutsOmitted: Int
+    public static let slotCutCapacity = 1024
 
     public init(id: UInt64, openedBy: EpochReason, startedAt: Double, roleAtStart: NodeRole) {
         self.id = id
@@ -79,6 +84,12 @@ public struct EpochRecord: Equatable, Sendable, Codable {
         drainMilliseconds = 0
         drainTimedOut = false
         maxPauseExceeded = false
+        slotCuts = []
+        slotCutsOmitted = 0
+    }
+
+    public mutating func record(_ cut: SlotCut) {
+        if slotCuts.count < Self.slotCutCapacity { slotCuts.append(cut) } else { slotCutsOmitted += 1 }
     }
 
     /// Fills the closing fields from the ledger and the node's stats at the cut.

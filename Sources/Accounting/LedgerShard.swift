@@ -73,6 +73,20 @@ public final class LedgerShard {
             scriptSlotBits: Array(UnsafeBufferPointer(start: scriptSlotBits, count: Self.scriptWords)))
     }
 
+    /// Zeroes the counters of `slots` (both views) and returns what they held, in the same order:
+    /// the node reset those slots (their owner changed), so the ledger restarts them too.
+    public func cut(_ slots: [HashSlot]) -> [(wire: SlotCounters, node: SlotCounters)] {
+        slots.map { slot in
+            let index = Int(slot.rawValue)
+            defer {
+                wireSlots[index] = .zero
+                nodeSlots[index] = .zero
+                scriptSlotBits[index >> 6] &= ~(1 << UInt64(index & 63))
+            }
+            return (wireSlots[index], nodeSlots[index])
+        }
+    }
+
     /// Zeroes every counter: the start of a new epoch.
     public func reset() {
         wireSlots.update(repeating: .zero, count: HashSlot.count)

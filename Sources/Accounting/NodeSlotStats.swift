@@ -173,6 +173,17 @@ public struct NodeSlotStats: Equatable, Sendable {
             }, networkStatsEnabled: networkStatsEnabled)
     }
 
+    /// This baseline with the rows of `slots` taken from `current` (dropped where `current` has none):
+    /// those slots were reset on the node and restart from what it counted since.
+    public func rebasing(_ slots: [HashSlot], on current: NodeSlotStats) -> NodeSlotStats {
+        let moved = Set(slots)
+        let now = current.bySlot()
+        var rebased = rows.filter { !moved.contains($0.slot) }
+        rebased += slots.compactMap { now[$0] }
+        rebased.sort { $0.slot.rawValue < $1.slot.rawValue }
+        return NodeSlotStats(rows: rebased, networkStatsEnabled: networkStatsEnabled)
+    }
+
     public var totalBytesIn: UInt64 { rows.reduce(0) { $0 &+ $1.networkBytesIn } }
     public var totalBytesOut: UInt64 { rows.reduce(0) { $0 &+ $1.networkBytesOut } }
 }

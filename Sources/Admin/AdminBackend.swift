@@ -35,6 +35,14 @@ public protocol AdminBackend: Sendable {
     /// Closes the open epoch at a fenced cut and opens the next, zeroing the node's counters at that
     /// cut when asked; returns the closed one (nil without a fence).
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord?
+    /// `nodeSlotStats()` with the node's view of the slot owners, read in one `MULTI` (nil owners
+    /// when the backend cannot read them).
+    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?)
+    /// Cuts the slots whose owner in `owners` differs from the view the open period belongs to, under
+    /// the fence, and returns whether there were any (then the caller reads again).
+    func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool
+    /// The slot cuts kept in memory; nil without a fence.
+    func slotCuts() async -> SlotCutHistory?
 }
 
 /// What `/metrics` shows of the failover fence.
@@ -64,6 +72,9 @@ extension AdminBackend {
     public func epochs() async -> EpochList? { nil }
     public func fenceStatus() async -> FenceStatus? { nil }
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) { (try await nodeSlotStats(), nil) }
+    public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
+    public func slotCuts() async -> SlotCutHistory? { nil }
 }
 
 /// The real backend: a running ``ProxyServer`` and its node.
@@ -123,6 +134,17 @@ public struct ProxyBackend: AdminBackend {
     }
 
     public func nodeSlotStats() async throws -> RawSlotStats { try await node.slotStatsReply() }
+
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) {
+        let read = try await node.slotStatsAndOwners()
+        return (read.stats, read.owners)
+    }
+
+    public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool {
+        await fence?.cutSlots(ifOwnersDifferFrom: owners) ?? false
+    }
+
+    public func slotCuts() async -> SlotCutHistory? { await fence?.slotCuts }
     public func nodeRole() async throws -> String { try await node.role() }
     public func nodeReplicas() async throws -> Int { try await node.replication().connectedReplicas }
 }

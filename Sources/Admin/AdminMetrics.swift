@@ -96,6 +96,9 @@ public final class AdminMetrics: Sendable {
                 advance(&state, "carried_over_commands", [], to: counters.carriedOverCommands)
                 advance(&state, "promotion_guards", [], to: counters.promotionGuards)
                 advance(&state, "promotion_guard_failures", [], to: counters.promotionGuardFailures)
+                advance(&state, "slot_cuts", [("fenced", "true")], to: counters.fencedSlotCuts)
+                advance(&state, "slot_cuts", [("fenced", "false")], to: counters.unfencedSlotCuts)
+                advance(&state, "slots_cut", [], to: counters.slotsCut)
                 for milliseconds in counters.pauseMilliseconds.dropFirst(state.fencePausesRecorded) {
                     pauseDuration.record(.milliseconds(milliseconds))
                 }
@@ -150,6 +153,8 @@ public final class AdminMetrics: Sendable {
         "carried_over_commands": "Commands still in flight at an epoch's close, completed in the next",
         "promotion_guards": "Promotions of a node of an affected version (Valkey #1912) that the fence guarded",
         "promotion_guard_failures": "Promotion guards the control connection could not carry out",
+        "slot_cuts": "Slot cuts: owner changes that reset slots on the node, cut under the fence or (slots it never reported) without",
+        "slots_cut": "Slots cut in all slot cuts",
     ]
 
     private func counter(_ metric: String, _ labels: [(String, String)]) -> Counter {

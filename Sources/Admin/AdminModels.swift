@@ -99,6 +99,14 @@ public struct SlotReconciliation: Codable, Sendable, Equatable {
     public var reasons: [DifferenceReason]
 }
 
+/// A slot outside the node's shard that the ledger counted bytes for: the node counts them too
+/// (commands it refused with `-MOVED`/`-ASK`), but reports only its own shard's slots, and zeroes the
+/// slot again when its owner changes, as the ledger does at each slot cut. Never compared.
+public struct SlotNotReported: Codable, Sendable, Equatable {
+    public var slot: Int
+    public var ledger: ByteCounts
+}
+
 public struct ReconcileSummary: Codable, Sendable, Equatable {
     /// Slots with traffic on either side.
     public var slotsCompared: Int
@@ -147,8 +155,12 @@ public struct ReconcileReport: Codable, Sendable, Equatable {
     public var replicas: Int
     public var fence: FenceReport?
     public var liveWindow: LiveWindow?
-    /// Every slot with traffic on either side, ascending.
+    /// Every slot of the node's shard with traffic on either side, ascending.
     public var slots: [SlotReconciliation]
+    /// Slots of other shards the ledger counted bytes for, which the node does not report.
+    public var notReported: [SlotNotReported]
+    /// Slot cuts made in this epoch (owner changes that reset slots on the node); `GET /v1/cuts` lists them.
+    public var slotCuts: Int
     public var summary: ReconcileSummary
     public var verdict: ReconcileVerdict
 }

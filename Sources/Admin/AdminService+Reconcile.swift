@@ -9,12 +9,7 @@ extension AdminService {
 
     func reconcile(_ query: QueryReader) async throws -> ReconcileReport {
         let mode = try query.choice("mode", default: ReconcileMode.live)
-        let epochBaseline = await backend.epochBaseline()
-        guard let baseline = epochBaseline ?? self.baseline else {
-            throw Failure(
-                .serviceUnavailable, code: "no_baseline",
-                "the node's CLUSTER SLOT-STATS could not be read when the epoch began; nothing to compare against")
-        }
+        guard await backend.epochBaseline() ?? self.baseline != nil else { throw Self.noBaseline }
         let node = await nodeInfo()
         let replicas = (try? await backend.nodeReplicas()) ?? 0
         var fenceReport: FenceReport?
@@ -32,34 +27,22 @@ extension AdminService {
                 inFlightCommands: inFlight,
                 note: "read without pausing clients: commands in flight may be counted by one side only")
         case .fenced:
-            // Pause, drain, read both sides, resume: all within max_pause_ms. A read still going when
-            // the budget is spent resumes the clients first and finishes after (max_pause_exceeded:
-            // the cut is then not consistent, and the report says so).
-            let clock = ContinuousClock()
-            let start = clock.now
-            await backend.pauseClientReads(by: .nested)
-            let drain = await backend.drain(timeoutMilliseconds: configuration.maxPauseMilliseconds)
-            let reading = Task { () -> Result<(RawSlotStats, LedgerSnapshot), any Error> in
-                do {
-                    let nodeStats = try await self.readNodeStats()
-                    return .success((nodeStats, await self.backend.snapshot()))
-                } catch {
-                    return .failure(error)
+            // A slot whose owner changed since the last cut was reset on the node: cut it first (under
+            // the sidecar's fence), then read again. Owners changing three times in a row is reported
+            // as it stands.
+            var attempt = 1
+            while true {
+                let read = try await fencedRead()
+                if let owners = read.owners, attempt < 3, await backend.cutSlots(ifOwnersDifferFrom: owners) {
+                    attempt += 1
+                    continue
                 }
+                (raw, snapshot, fenceReport) = (read.stats, read.snapshot, read.report)
+                break
             }
-            let remaining = configuration.maxPauseMilliseconds - Self.milliseconds(start.duration(to: clock.now))
-            let inTime = remaining > 0 ? await answersWithin(milliseconds: remaining) { _ = await reading.value } : false
-            await backend.resumeClientReads(by: .nested)
-            let paused = Self.milliseconds(start.duration(to: clock.now))
-            let read = await reading.value
-            let report = FenceReport(
-                drained: drain.drained, inFlight: drain.inFlight, drainMilliseconds: drain.elapsedMilliseconds,
-                pausedMilliseconds: paused, maxPauseMilliseconds: configuration.maxPauseMilliseconds,
-                maxPauseExceeded: !inTime)
-            metrics.recordFence(report)
-            fenceReport = report
-            (raw, snapshot) = try read.get()
         }
+        // Read after the node: a slot cut made for this reconciliation moved the baseline.
+        guard let baseline = await backend.epochBaseline() ?? self.baseline else { throw Self.noBaseline }
         let stats: NodeSlotStats
         do {
             stats = try raw.parse()
@@ -71,11 +54,57 @@ extension AdminService {
         return ReconcileReport(
             mode: mode, epoch: await currentEpoch(), node: node, networkStatsEnabled: stats.networkStatsEnabled,
             nodeResetDetected: outcome.nodeResetDetected, replicas: replicas, fence: fenceReport, liveWindow: liveWindow,
-            slots: outcome.slots, summary: outcome.summary, verdict: outcome.verdict)
+            slots: outcome.slots, notReported: outcome.notReported,
+            slotCuts: await backend.epochs().map { $0.open.slotCuts.count + $0.open.slotCutsOmitted } ?? 0,
+            summary: outcome.summary, verdict: outcome.verdict)
+    }
+
+    /// Pauses, drains, reads both sides, resumes: all within max_pause_ms. A read still going when
+    /// the budget is spent resumes the clients first and finishes after (max_pause_exceeded: the cut
+    /// is then not consistent, and the report says so).
+    private func fencedRead() async throws -> (stats: RawSlotStats, owners: SlotOwners?, snapshot: LedgerSnapshot, report: FenceReport) {
+        let clock = ContinuousClock()
+        let start = clock.now
+        await backend.pauseClientReads(by: .nested)
+        let drain = await backend.drain(timeoutMilliseconds: configuration.maxPauseMilliseconds)
+        let reading = Task { () -> Result<(RawSlotStats, SlotOwners?, LedgerSnapshot), any Error> in
+            do {
+                let node = try await self.readNodeStatsAndOwners()
+                return .success((node.stats, node.owners, await self.backend.snapshot()))
+            } catch {
+                return .failure(error)
+            }
+        }
+        let remaining = configuration.maxPauseMilliseconds - Self.milliseconds(start.duration(to: clock.now))
+        let inTime = remaining > 0 ? await answersWithin(milliseconds: remaining) { _ = await reading.value } : false
+        await backend.resumeClientReads(by: .nested)
+        let paused = Self.milliseconds(start.duration(to: clock.now))
+        let read = await reading.value
+        let report = FenceReport(
+            drained: drain.drained, inFlight: drain.inFlight, drainMilliseconds: drain.elapsedMilliseconds,
+            pausedMilliseconds: paused, maxPauseMilliseconds: configuration.maxPauseMilliseconds,
+            maxPauseExceeded: !inTime)
+        metrics.recordFence(report)
+        let (stats, owners, snapshot) = try read.get()
+        return (stats, owners, snapshot, report)
+    }
+
+    private static var noBaseline: Failure {
+        Failure(
+            .serviceUnavailable, code: "no_baseline",
+            "the node's CLUSTER SLOT-STATS could not be read when the epoch began; nothing to compare against")
     }
 
     static func milliseconds(_ duration: Duration) -> Int {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+    }
+
+    private func readNodeStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) {
+        do {
+            return try await backend.nodeSlotStatsAndOwners()
+        } catch {
+            throw Failure(.serviceUnavailable, code: "node_unreachable", "cannot read CLUSTER SLOT-STATS and CLUSTER NODES: \(error)")
+        }
     }
 
     private func readNodeStats() async throws -> RawSlotStats {

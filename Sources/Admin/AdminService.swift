@@ -98,6 +98,7 @@ public final class AdminService: Sendable {
         router.get("/v1/epochs/:id") { request, context in
             await self.respond { try await self.epoch(id: context.parameters.get("id")) }
         }
+        router.get("/v1/cuts") { request, _ in await self.respond { try await self.slotCuts(Self.query(request)) } }
         let mutating = router.group().add(middleware: BearerAuthMiddleware(token: configuration.token))
         mutating.post("/v1/epochs") { request, _ in await self.respond { try await self.closeEpoch(Self.query(request)) } }
         mutating.post("/v1/fence/pause") { _, _ in await self.respond { try await self.setOperatorPause(true) } }

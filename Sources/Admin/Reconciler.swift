@@ -9,6 +9,8 @@ public enum Reconciler {
         public var summary: ReconcileSummary
         public var verdict: ReconcileVerdict
         public var nodeResetDetected: Bool
+        /// Slots the ledger counted that the node does not report (see ``SlotNotReported``).
+        public var notReported: [SlotNotReported]
     }
 
     /// `replicas`: how many replicas the node streams writes to; their fan-out explains a node that
@@ -24,11 +26,17 @@ public enum Reconciler {
             slotsCompared: 0, match: 0, nodeHigher: 0, ledgerHigher: 0, explained: 0, unexplained: 0,
             bytesInDifference: 0, bytesOutDifference: 0)
         var resetDetected = false
+        var notReported: [SlotNotReported] = []
         for index in 0..<HashSlot.count {
             let slot = HashSlot(rawValue: UInt16(index))!
             let counted = ledger[.node, slot]
+            guard let end = now[slot] else {
+                if counted.bytesIn != 0 || counted.bytesOut != 0 {
+                    notReported.append(SlotNotReported(slot: index, ledger: ByteCounts(bytesIn: counted.bytesIn, bytesOut: counted.bytesOut)))
+                }
+                continue
+            }
             let start = before[slot] ?? NodeSlotStat(slot: slot)
-            let end = now[slot] ?? NodeSlotStat(slot: slot)
             let reset = end.networkBytesIn < start.networkBytesIn || end.networkBytesOut < start.networkBytesOut
             // After a reset the node counts from zero: its current value is all that is left.
             let nodeIn = reset ? end.networkBytesIn : end.networkBytesIn - start.networkBytesIn
@@ -68,6 +76,6 @@ public enum Reconciler {
         }
         let verdict: ReconcileVerdict =
             !statsEnabled ? .unavailable : summary.match == summary.slotsCompared ? .match : .difference
-        return Outcome(slots: slots, summary: summary, verdict: verdict, nodeResetDetected: resetDetected)
+        return Outcome(slots: slots, summary: summary, verdict: verdict, nodeResetDetected: resetDetected, notReported: notReported)
     }
 }

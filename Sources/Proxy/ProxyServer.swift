@@ -9,8 +9,9 @@ public struct ProxyEvents: Sendable {
     /// A command passing through will reset the node's counters; every client has already stopped
     /// being read, and the fence takes it from there.
     public var commandWillResetNode: (@Sendable (EpochReason) -> Void)?
-    /// A reply (`-MOVED`, `-READONLY`, `-LOADING`, `-CLUSTERDOWN`, `-UNBLOCKED`, an unasked
-    /// `sunsubscribe`) suggests the node's role changed: poll it now.
+    /// A reply (`-MOVED`, `-ASK`, `-READONLY`, `-LOADING`, `-CLUSTERDOWN`, `-UNBLOCKED`, an unasked
+    /// `sunsubscribe`) or a slot-ownership command (`CLUSTER SETSLOT`, …) suggests the node's role
+    /// or its view of the slot owners changed: poll it now.
     public var roleMayHaveChanged: (@Sendable () -> Void)?
 
     public init(
@@ -135,6 +136,19 @@ public final class ProxyServer: Sendable {
         }
         merged.carriedOver.sort { $0.connection < $1.connection }
         return merged
+    }
+
+    /// Zeroes `slots` in every worker's ledger and returns what they held, summed, in the same order:
+    /// the node reset those slots because their owner changed.
+    public func cut(_ slots: [HashSlot]) async -> [(wire: SlotCounters, node: SlotCounters)] {
+        var sums = slots.map { _ in (wire: SlotCounters.zero, node: SlotCounters.zero) }
+        for closed in await eachWorker({ await $0.cut(slots) }) {
+            for (index, counters) in closed.enumerated() {
+                sums[index].wire += counters.wire
+                sums[index].node += counters.node
+            }
+        }
+        return sums
     }
 
     public func currentEpochID() async -> UInt64 { await workers[0].currentEpochID() }

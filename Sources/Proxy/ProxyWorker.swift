@@ -115,6 +115,11 @@ final class ProxyWorker: @unchecked Sendable {
         await onLoop(orIfStopped: ProxyServer.ConnectionCounts(active: 0, accepted: 0, rejected: 0)) { ProxyServer.ConnectionCounts(active: self.sessions.count, accepted: self.acceptedTotal, rejected: self.rejectedTotal) }
     }
 
+    /// Zeroes `slots` in this worker's ledger and returns what they held (see `LedgerShard.cut`).
+    func cut(_ slots: [HashSlot]) async -> [(wire: SlotCounters, node: SlotCounters)] {
+        await onLoop(orIfStopped: slots.map { _ in (SlotCounters.zero, SlotCounters.zero) }) { self.ledger.cut(slots) }
+    }
+
     func closeEpoch() async -> ProxyServer.EpochCut {
         await onLoop(orIfStopped: ProxyServer.EpochCut(closedEpoch: 0, ledger: LedgerSnapshot(), carriedOver: [])) {
             let cut = ProxyServer.EpochCut(

@@ -28,7 +28,7 @@ public final class Sidecar: Sendable {
         let box = FenceBox()
         let events = ProxyEvents(
             commandWillResetNode: { reason in Task { await box.controller?.handle(.commandSeen(reason)) } },
-            roleMayHaveChanged: { watcher.pollNow() })
+            roleMayHaveChanged: { watcher.pollNow(hinted: true) })
         let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
         // Until the first ROLE says otherwise, a node of an affected version may be a replica about
         // to be promoted.
@@ -36,7 +36,7 @@ public final class Sidecar: Sendable {
             configuration.fence.guardsAffectedVersions && node.version.abortsOnFirstWriteAfterPromotion)
         let fence = FenceController(
             server: server, control: control, configuration: configuration, logger: logger,
-            baseline: try? control.slotStatsNow(), pollRoleNow: { watcher.pollNow() })
+            baseline: try? control.slotStatsAndOwnersNow(), pollRoleNow: { watcher.pollNow() })
         box.set(fence)
         self.box = box
         self.server = server

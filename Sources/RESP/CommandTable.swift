@@ -30,7 +30,7 @@ public struct CommandTable: Sendable {
         case none, multi, exec, discard
         case subscribe, psubscribe, ssubscribe, unsubscribe, punsubscribe, sunsubscribe
         case hello, reset, quit, monitor, clientReply, replicationHandshake
-        case evalBody, evalSHA, function, resetStat, roleChange
+        case evalBody, evalSHA, function, resetStat, roleChange, slotOwnership
 
         init(name: String) {
             switch name {
@@ -55,6 +55,9 @@ public struct CommandTable: Sendable {
             case "config|resetstat": self = .resetStat
             case "cluster|failover", "cluster|reset", "cluster|replicate", "failover", "replicaof", "slaveof":
                 self = .roleChange
+            case "cluster|setslot", "cluster|migrateslots", "cluster|addslots", "cluster|addslotsrange", "cluster|delslots",
+                "cluster|delslotsrange", "cluster|flushslots":
+                self = .slotOwnership
             default: self = .none
             }
         }

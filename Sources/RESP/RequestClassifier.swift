@@ -310,6 +310,7 @@ struct RequestClassifier {
         case .function: return .script(shebang: true)
         case .resetStat: return .resetStat
         case .roleChange: return .roleChange
+        case .slotOwnership: return .slotOwnership
         }
     }
 }

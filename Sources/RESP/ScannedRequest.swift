@@ -139,6 +139,9 @@ public enum CommandEffect: Equatable, Sendable {
     case resetStat
     /// CLUSTER FAILOVER, CLUSTER RESET, CLUSTER REPLICATE, FAILOVER, REPLICAOF, SLAVEOF.
     case roleChange
+    /// CLUSTER SETSLOT, MIGRATESLOTS, ADDSLOTS(RANGE), DELSLOTS(RANGE), FLUSHSLOTS: may change the
+    /// owner of slots, which resets their counters on every node.
+    case slotOwnership
 }
 
 public enum PubSubKind: Equatable, Sendable { case classic, pattern, sharded }

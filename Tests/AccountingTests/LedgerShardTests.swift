@@ -32,6 +32,42 @@ struct LedgerShardTests {
         #expect(snapshot[.wire, slot].commands == 2)
     }
 
+    @Test("a cut zeroes only its slots (both views, the script mark) and returns what they held")
+    func cut() {
+        let shard = LedgerShard()
+        let cutSlot = HashSlot(key: "foo")
+        let kept = HashSlot(key: "bar")
+        shard.recordWire(slot: cutSlot, commands: 2, bytesIn: 40, bytesOut: 8)
+        shard.recordNode(slot: cutSlot, commands: 1, bytesIn: 20, bytesOut: 4)
+        shard.markScript(slot: cutSlot)
+        shard.recordNode(slot: kept, commands: 1, bytesIn: 7, bytesOut: 3)
+        shard.recordWire(bucket: .keyless, commands: 1, bytesIn: 14, bytesOut: 7)
+
+        let closed = shard.cut([cutSlot, HashSlot(rawValue: 9)!])
+        #expect(closed.map(\.wire) == [SlotCounters(commands: 2, bytesIn: 40, bytesOut: 8), .zero])
+        #expect(closed.map(\.node) == [SlotCounters(commands: 1, bytesIn: 20, bytesOut: 4), .zero])
+        let after = shard.snapshot()
+        #expect(after[.wire, cutSlot] == .zero)
+        #expect(after[.node, cutSlot] == .zero)
+        #expect(!after.scriptRan(in: cutSlot))
+        #expect(after[.node, kept] == SlotCounters(commands: 1, bytesIn: 7, bytesOut: 3))
+        #expect(after[.keyless] == SlotCounters(commands: 1, bytesIn: 14, bytesOut: 7))
+    }
+
+    @Test("a baseline rebased on some slots takes their rows from the current counters")
+    func rebasing() {
+        func slot(_ n: UInt16) -> HashSlot { HashSlot(rawValue: n)! }
+        let baseline = NodeSlotStats(
+            rows: [NodeSlotStat(slot: slot(1), networkBytesIn: 100), NodeSlotStat(slot: slot(2), networkBytesIn: 200)],
+            networkStatsEnabled: true)
+        let current = NodeSlotStats(
+            rows: [NodeSlotStat(slot: slot(1), networkBytesIn: 150), NodeSlotStat(slot: slot(3), networkBytesIn: 7)],
+            networkStatsEnabled: true)
+        let rebased = baseline.rebasing([slot(2), slot(3)], on: current)
+        #expect(rebased.rows.map(\.slot.rawValue) == [1, 3])
+        #expect(rebased.rows.map(\.networkBytesIn) == [100, 7])
+    }
+
     @Test("snapshots of several shards merge by addition")
     func merge() {
         let first = LedgerShard()

@@ -137,6 +137,26 @@ import Testing
         #expect(!backend.calls.contains("pause"))
     }
 
+    @Test func slotsOutsideTheNodesShardAreListedApartAndNotCompared() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            // Slot 7 is the node's; slot 9 belongs to another shard: the ledger counted a command the
+            // node refused with -MOVED, which the node never reports.
+            $0.snapshot = Fixtures.ledger([7: (30, 5), 9: (20, 0)])
+            $0.stats = Fixtures.stats([7: (30, 5)], owned: 0..<8)
+        }
+        try await service(backend, baseline: Fixtures.stats([:], owned: 0..<8)).withRouter { client in
+            let reply = try await client.get("/v1/reconcile")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["verdict"]?.string == "match")
+            #expect(json["summary"]?["slots_compared"]?.int == 1)
+            #expect(json["not_reported"]?[0]?["slot"]?.int == 9)
+            #expect(json["not_reported"]?[0]?["ledger"]?["bytes_in"]?.int == 20)
+            #expect(json["slot_cuts"]?.int == 0)
+        }
+    }
+
     @Test func reconcileNamesBypassScriptAndResetReasons() async throws {
         let backend = FakeBackend()
         backend.update {
@@ -335,6 +355,42 @@ import Testing
 
     // MARK: fence and auth
 
+    // MARK: slot cuts
+
+    @Test func cutsListTheLatestAfterAnIdUpToALimit() async throws {
+        let backend = FakeBackend()
+        var history = SlotCutHistory(capacity: 10)
+        let change = SlotOwnerChange(
+            slot: Fixtures.slot(42), previousOwner: ClusterNodeName(id: "a", address: "127.0.0.1:1"),
+            newOwner: ClusterNodeName(id: "b", address: "127.0.0.1:2"), wasReported: true, isReported: false)
+        for id in 1...3 {
+            history.append(
+                SlotCut(
+                    id: UInt64(id), epoch: 1, at: 1000, trigger: .hint, fenced: true,
+                    slots: [SlotCutRow(change: change, wire: SlotCounters(commands: 1, bytesIn: 20, bytesOut: 5), node: .zero, nodeAtCut: nil)]))
+        }
+        let filled = history
+        try await service(backend).withRouter { client in
+            let missing = try await client.get("/v1/cuts")
+            #expect(missing.status == .serviceUnavailable)
+            try conforms(missing, "GET", "/v1/cuts")
+            backend.update { $0.cuts = filled }
+            let reply = try await client.get("/v1/cuts?after=1&limit=1")
+            #expect(reply.status == .ok)
+            try conforms(reply, "GET", "/v1/cuts")
+            let json = try reply.json
+            #expect(json["total"]?.int == 3)
+            #expect(json["slots_cut"]?.int == 3)
+            #expect(json["cuts"]?[0]?["id"]?.int == 2)
+            #expect(json["cuts"]?[1] == nil)
+            #expect(json["cuts"]?[0]?["slots"]?[0]?["previous_owner"]?["id"]?.string == "a")
+            #expect(json["cuts"]?[0]?["slots"]?[0]?["node_bytes_in_at_cut"] == nil)
+            let bad = try await client.get("/v1/cuts?limit=0")
+            #expect(bad.status == .badRequest)
+            #expect(try bad.json["error"]?["parameter"]?.string == "limit")
+        }
+    }
+
     // MARK: epochs
 
     @Test func epochsListTheOpenEpochAndTheClosedOnes() async throws {
@@ -446,7 +502,7 @@ import Testing
     @Test func everyDocumentedOperationIsRouted() async throws {
         #expect(
             schema.operations == [
-                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
+                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
                 "GET /v1/ledger/top", "GET /v1/reconcile", "POST /v1/epochs", "POST /v1/fence/pause", "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in

@@ -23,7 +23,7 @@ struct FailoverFenceTests {
         #expect(fence.reason == .roleChange)
         #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
         #expect(fence.state == .draining)
-        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.readNodeStats])
+        #expect(fence.handle(.drainFinished) == [.readNodeStats])
         #expect(fence.state == .resetting)
         #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
         #expect(fence.handle(.epochOpened) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange), .resumeClients])
@@ -56,7 +56,7 @@ struct FailoverFenceTests {
             ])
         #expect(fence.awaitingRoleChange)
         #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
-        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.pollRoleNow])
+        #expect(fence.handle(.drainFinished) == [.pollRoleNow])
         #expect(fence.state == .draining)
         // Not changed yet: poll again soon rather than at the next role_poll_interval_ms.
         #expect(fence.handle(.roleObserved(replica, runID: "a")) == [.startTimer(.rolePoll, milliseconds: 10)])
@@ -71,7 +71,7 @@ struct FailoverFenceTests {
         var fence = liveFence(role: replica)
         _ = fence.handle(.commandSeen(.roleChange))
         _ = fence.handle(.clientsPaused)
-        _ = fence.handle(.drainFinished(drained: true, inFlight: 0))
+        _ = fence.handle(.drainFinished)
         #expect(fence.handle(.timerFired(.roleChange)) == [.readNodeStats])
     }
 
@@ -83,8 +83,7 @@ struct FailoverFenceTests {
         #expect(fence.handle(.timerFired(.maxPause)) == [.resumeClients])
         #expect(fence.resumedEarly)
         #expect(fence.handle(.timerFired(.maxPause)) == [])
-        #expect(fence.handle(.drainFinished(drained: false, inFlight: 1)) == [.readNodeStats])
-        #expect(fence.lastDrain.inFlight == 1)
+        #expect(fence.handle(.drainFinished) == [.readNodeStats])
         _ = fence.handle(.nodeStatsRead)
         #expect(fence.handle(.epochOpened) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange)])
         #expect(fence.state == .live)
@@ -99,6 +98,57 @@ struct FailoverFenceTests {
         #expect(fence.reason == .manual)
         #expect(fence.handle(.nodeStatsRead) == [])
         #expect(fence.handle(.epochOpened) == [])
+    }
+
+    // MARK: slot cuts
+
+    @Test("a slot cut walks the same states and ends in cutSlots, not in an epoch's close")
+    func slotCut() {
+        var fence = liveFence(role: primary)
+        #expect(fence.handle(.slotOwnersChanged) == [.stopReadingClients, .startTimer(.maxPause, milliseconds: 500)])
+        #expect(fence.cut == .slots)
+        #expect(fence.reason == nil)
+        #expect(fence.handle(.clientsPaused) == [.startDrain(timeoutMilliseconds: 200)])
+        #expect(fence.handle(.drainFinished) == [.readNodeStats])
+        #expect(fence.handle(.nodeStatsRead) == [.cutSlots])
+        #expect(fence.handle(.epochOpened) == [])
+        #expect(fence.handle(.slotsCut) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange), .resumeClients])
+        #expect(fence.state == .live)
+        #expect(fence.cut == nil)
+    }
+
+    @Test("a role change while a slot cut drains makes it an epoch's cut")
+    func roleChangeDuringSlotCut() {
+        var fence = liveFence(role: primary)
+        _ = fence.handle(.slotOwnersChanged)
+        _ = fence.handle(.clientsPaused)
+        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [])
+        #expect(fence.reason == .roleChange)
+        #expect(fence.handle(.drainFinished) == [.readNodeStats])
+        #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
+        #expect(fence.handle(.slotsCut) == [])
+    }
+
+    @Test("a role change while a slot cut reads the node is followed by the epoch's cut before clients resume")
+    func roleChangeWhileSlotCutReads() {
+        var fence = liveFence(role: primary)
+        _ = fence.handle(.slotOwnersChanged)
+        _ = fence.handle(.clientsPaused)
+        _ = fence.handle(.drainFinished)
+        #expect(fence.handle(.roleObserved(replica, runID: "a")) == [])
+        #expect(fence.handle(.nodeStatsRead) == [.cutSlots])
+        #expect(fence.handle(.slotsCut) == [.readNodeStats])
+        #expect(fence.reason == .roleChange)
+        #expect(fence.handle(.nodeStatsRead) == [.closeEpoch(.roleChange)])
+        #expect(fence.handle(.epochOpened) == [.cancelTimer(.maxPause), .cancelTimer(.roleChange), .resumeClients])
+    }
+
+    @Test("owner changes while a fence is up are absorbed: that cut reads the owners itself")
+    func slotCutAbsorbed() {
+        var fence = liveFence(role: primary)
+        _ = fence.handle(.manual)
+        #expect(fence.handle(.slotOwnersChanged) == [])
+        #expect(fence.reason == .manual)
     }
 
     // MARK: promotion guard (Valkey #1912)
@@ -123,7 +173,7 @@ struct FailoverFenceTests {
         #expect(!fence.writesNeedRoleCheck)
         #expect(fence.guardingPromotion)
         _ = fence.handle(.clientsPaused)
-        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [])
+        #expect(fence.handle(.drainFinished) == [])
         #expect(fence.state == .draining)
         #expect(fence.handle(.promotionGuarded) == [.readNodeStats])
         #expect(fence.handle(.promotionGuarded) == [])
@@ -136,7 +186,7 @@ struct FailoverFenceTests {
         _ = fence.handle(.roleObserved(primary, runID: "a"))
         _ = fence.handle(.clientsPaused)
         #expect(fence.handle(.promotionGuarded) == [])
-        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.readNodeStats])
+        #expect(fence.handle(.drainFinished) == [.readNodeStats])
     }
 
     @Test("a pre-fence that sees the promotion guards it before resetting")
@@ -144,7 +194,7 @@ struct FailoverFenceTests {
         var fence = liveReplica(version: affected)
         _ = fence.handle(.commandSeen(.roleChange))
         _ = fence.handle(.clientsPaused)
-        #expect(fence.handle(.drainFinished(drained: true, inFlight: 0)) == [.pollRoleNow])
+        #expect(fence.handle(.drainFinished) == [.pollRoleNow])
         #expect(fence.handle(.roleObserved(primary, runID: "a")) == [.guardPromotion])
         #expect(fence.handle(.timerFired(.roleChange)) == [])
         #expect(fence.handle(.promotionGuarded) == [.readNodeStats])

@@ -20,12 +20,17 @@ public struct NodeObservation: Sendable, Equatable {
     public var version: ValkeyVersion?
     /// When the `ROLE` request went out, in `DispatchTime` uptime nanoseconds.
     public var requestedAt: UInt64
+    /// The node's view of the slot owners (nil when `CLUSTER NODES` could not be read or parsed).
+    public var owners: SlotOwners?
+    /// The poll was asked for by a hint from the data plane (see `ProxyEvents.roleMayHaveChanged`).
+    public var hinted = false
 
-    public init(role: NodeRole, runID: String, version: ValkeyVersion?, requestedAt: UInt64) {
+    public init(role: NodeRole, runID: String, version: ValkeyVersion?, requestedAt: UInt64, owners: SlotOwners? = nil) {
         self.role = role
         self.runID = runID
         self.version = version
         self.requestedAt = requestedAt
+        self.owners = owners
     }
 }
 
@@ -87,9 +92,60 @@ public final class NodeControl: @unchecked Sendable {
             let info = try client.call("INFO", "server")
             let text = info.bytes.map { String(decoding: $0, as: UTF8.self) } ?? ""
             let runID = text.split(whereSeparator: \.isNewline).first { $0.hasPrefix("run_id:") }?.dropFirst(7)
+            let nodes = try client.call("CLUSTER", "NODES")
             return NodeObservation(
-                role: role, runID: runID.map(String.init) ?? "", version: ValkeyVersion(infoServer: text), requestedAt: requestedAt)
+                role: role, runID: runID.map(String.init) ?? "", version: ValkeyVersion(infoServer: text), requestedAt: requestedAt,
+                owners: nodes.string.flatMap { try? SlotOwners(clusterNodes: $0) })
         }
+    }
+
+    /// `CLUSTER SLOT-STATS` over every slot and `CLUSTER NODES`, read in one `MULTI` so that no
+    /// owner change (which resets slots) falls between them: the counters belong to exactly these
+    /// owners. The counters come back as read, parsed later (see `slotStatsReply()`).
+    public func slotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners) {
+        try await run { try Self.readSlotStatsAndOwners($0) }
+    }
+
+    /// `slotStatsAndOwners()` for start-up, before anything runs on the loop: blocks the caller.
+    public func slotStatsAndOwnersNow() throws -> (stats: NodeSlotStats, owners: SlotOwners) {
+        let read = try queue.sync { try perform { try Self.readSlotStatsAndOwners($0) } }
+        return (try read.stats.parse(), read.owners)
+    }
+
+    private static func readSlotStatsAndOwners(_ client: NodeClient) throws -> (stats: RawSlotStats, owners: SlotOwners) {
+            try client.send(
+                RESPEncoder.command(["MULTI"]) + RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"])
+                    + RESPEncoder.command(["CLUSTER", "NODES"]) + RESPEncoder.command(["EXEC"]))
+            for step in ["MULTI", "CLUSTER SLOT-STATS", "CLUSTER NODES"] {
+                let reply = try client.readValue()
+                guard reply == .simpleString(step == "MULTI" ? "OK" : "QUEUED") else {
+                    throw NodeClient.Failure("\(step) in MULTI: \(reply)")
+                }
+            }
+            let exec = try client.readFrameBytes()
+            return try Self.splitTransaction(exec)
+    }
+
+    /// Splits the `EXEC` reply `*2 <slot-stats> <cluster-nodes>` without decoding the large first element.
+    private static func splitTransaction(_ exec: [UInt8]) throws -> (stats: RawSlotStats, owners: SlotOwners) {
+        let header: [UInt8] = Array("*2\r\n".utf8)
+        guard exec.starts(with: header) else {
+            throw NodeClient.Failure("EXEC of CLUSTER SLOT-STATS and CLUSTER NODES answered \(String(decoding: exec.prefix(80), as: UTF8.self))")
+        }
+        var end = header.count
+        var scanner = ReplyScanner()
+        let scanned = exec.withUnsafeBytes { bytes -> Bool in
+            if case .complete = scanner.next(in: bytes, at: &end) { return true }
+            return false
+        }
+        let statsBytes = Array(exec[header.count..<end])
+        guard scanned, statsBytes.first != UInt8(ascii: "-") else {
+            throw NodeClient.Failure("CLUSTER SLOT-STATS in MULTI: \(String(decoding: statsBytes.prefix(120), as: UTF8.self))")
+        }
+        guard let (nodes, _) = try RESPValueDecoder.decode(exec[end...]), let text = nodes.string else {
+            throw NodeClient.Failure("CLUSTER NODES in MULTI gave no text")
+        }
+        return (.bytes(statsBytes), try SlotOwners(clusterNodes: text))
     }
 
     /// The first element of the node's `ROLE` reply as the node names it (`master`, `slave`).
@@ -174,13 +230,6 @@ public final class NodeControl: @unchecked Sendable {
     public func resetStatistics() async throws {
         let reply = try await run { client in try client.call("CONFIG", "RESETSTAT") }
         if case .error(let message) = reply { throw NodeClient.Failure("CONFIG RESETSTAT: \(message)") }
-    }
-
-    /// `slotStats()` for start-up, before anything runs on the loop: blocks the caller.
-    public func slotStatsNow() throws -> NodeSlotStats {
-        try queue.sync {
-            try perform { try Self.readSlotStats($0) }
-        }
     }
 
     /// Runs `body` with a connected client on the control queue.

@@ -4,14 +4,16 @@ import Accounting
 /// own (times come with the events).
 ///
 /// ```
-///   live ──trigger──► paused ──► draining ──drained / drain timeout──► resetting ──epoch opened──► live
+///   live ──trigger──► paused ──► draining ──drained / drain timeout──► resetting ──epoch opened / slots cut──► live
 ///                                   │  (pre-fence: also waits for the role to change, or its timeout)
 ///   max_pause passes anywhere ──► clients resumed at once; the fence still finishes and says so
 /// ```
-/// Triggers: a role or run id different from the last one seen, a role-changing command or
-/// `CONFIG RESETSTAT` seen by the proxy itself (the fence goes up before that command's effect), or an
-/// operator. While paused no client bytes are read; node replies keep flowing, so nothing is
-/// rejected, reordered or lost.
+/// Triggers of an epoch's cut: a role or run id different from the last one seen, a role-changing
+/// command or `CONFIG RESETSTAT` seen by the proxy itself (the fence goes up before that command's
+/// effect), or an operator. A slot cut (some slots' owner changed, so the node reset them) runs the
+/// same way and ends in ``Action/cutSlots`` instead of closing the epoch; a role change seen during
+/// one turns it into an epoch's cut. While paused no client bytes are read; node replies keep
+/// flowing, so nothing is rejected, reordered or lost.
 ///
 /// Promotion guard: when a node of a version that aborts on its first write after a promotion
 /// (``ValkeyVersion/abortsOnFirstWriteAfterPromotion``) is seen going from replica to primary, the
@@ -33,9 +35,14 @@ public struct FailoverFence: Sendable {
         case commandSeen(EpochReason)
         /// An operator asked to close the epoch.
         case manual
+        /// The node's view of some slots' owners changed, and it reports one of them before or after.
+        case slotOwnersChanged
+        /// The slots were cut (see ``Action/cutSlots``).
+        case slotsCut
         /// Every client has stopped being read.
         case clientsPaused
-        case drainFinished(drained: Bool, inFlight: Int)
+        /// The drain ended, every command answered or its timeout passed (the controller keeps the outcome).
+        case drainFinished
         /// The node's counters at the cut were read (or could not be).
         case nodeStatsRead
         /// The ledger was snapshotted and reset, and the next epoch opened.
@@ -49,6 +56,8 @@ public struct FailoverFence: Sendable {
         case pollRoleNow
         case readNodeStats
         case closeEpoch(EpochReason)
+        /// Cut the slots whose owner changed, from the counters and owners just read.
+        case cutSlots
         case resumeClients
         /// Hold every client until the node can no longer abort on its first write, then report
         /// ``Event/promotionGuarded``. Not bounded by `max_pause`: resuming early could kill the node.
@@ -86,8 +95,18 @@ public struct FailoverFence: Sendable {
     public private(set) var runID: String?
     /// The node's version as last observed.
     public private(set) var version: ValkeyVersion?
-    /// Why the fence is up (nil while live).
-    public private(set) var reason: EpochReason?
+    /// What the fence is up for (nil while live).
+    public enum Cut: Sendable, Equatable {
+        case epoch(EpochReason)
+        case slots
+    }
+    public private(set) var cut: Cut?
+    /// Why the fence is up for an epoch's cut (nil while live or cutting slots).
+    public var reason: EpochReason? {
+        if case .epoch(let reason) = cut { reason } else { nil }
+    }
+    /// A role change seen while a slot cut was reading the node: the epoch's cut follows at once.
+    private var epochCutAfterSlots: EpochReason?
     /// A pre-fence waits for the role to change before it resets.
     public private(set) var awaitingRoleChange = false
     /// The promotion guard is running; the fence resets only after it.
@@ -95,7 +114,6 @@ public struct FailoverFence: Sendable {
     private var drainDone = false
     /// Clients were resumed because `max_pause_ms` passed.
     public private(set) var resumedEarly = false
-    public private(set) var lastDrain: (drained: Bool, inFlight: Int) = (true, 0)
 
     public init(settings: Settings) { self.settings = settings }
 
@@ -124,27 +142,36 @@ public struct FailoverFence: Sendable {
         case .manual:
             guard state == .live else { return [] }
             return raise(.manual, awaitRoleChange: false)
+        case .slotOwnersChanged:
+            guard state == .live else { return [] }
+            return raise(.slots, awaitRoleChange: false)
+        case .slotsCut:
+            guard state == .resetting, cut == .slots else { return [] }
+            if let reason = epochCutAfterSlots {
+                // Clients are still paused and were drained: the epoch's cut reads the node now.
+                epochCutAfterSlots = nil
+                cut = .epoch(reason)
+                return [.readNodeStats]
+            }
+            return goLive()
         case .clientsPaused:
             guard state == .paused else { return [] }
             state = .draining
             return [.startDrain(timeoutMilliseconds: settings.drainTimeoutMilliseconds)]
-        case .drainFinished(let drained, let inFlight):
+        case .drainFinished:
             guard state == .draining else { return [] }
-            lastDrain = (drained, inFlight)
             drainDone = true
             if awaitingRoleChange { return [.pollRoleNow] }
             return readyToReset ? reset() : []
         case .nodeStatsRead:
-            guard state == .resetting, let reason else { return [] }
-            return [.closeEpoch(reason)]
+            switch (state, cut) {
+            case (.resetting, .epoch(let reason)?): return [.closeEpoch(reason)]
+            case (.resetting, .slots?): return [.cutSlots]
+            default: return []
+            }
         case .epochOpened:
-            guard state == .resetting else { return [] }
-            state = .live
-            reason = nil
-            var actions: [Action] = [.cancelTimer(.maxPause), .cancelTimer(.roleChange)]
-            if !resumedEarly { actions.append(.resumeClients) }
-            resumedEarly = false
-            return actions
+            guard state == .resetting, reason != nil else { return [] }
+            return goLive()
         case .timerFired(.maxPause):
             guard state != .live, !resumedEarly else { return [] }
             resumedEarly = true
@@ -177,9 +204,16 @@ public struct FailoverFence: Sendable {
         let promoted = !restarted && previousKind == .replica && observed.kind == .primary && guardsPromotions
         if promoted { guardingPromotion = true }
         var actions: [Action]
+        let epochReason: EpochReason = restarted ? .nodeRestart : .roleChange
         switch state {
         case .live:
-            actions = raise(restarted ? .nodeRestart : .roleChange, awaitRoleChange: false)
+            actions = raise(.epoch(epochReason), awaitRoleChange: false)
+        case .paused where cut == .slots, .draining where cut == .slots:
+            cut = .epoch(epochReason)
+            actions = []
+        case .resetting where cut == .slots:
+            epochCutAfterSlots = epochReason
+            actions = []
         case .paused, .draining:
             if awaitingRoleChange {
                 awaitingRoleChange = false
@@ -194,8 +228,12 @@ public struct FailoverFence: Sendable {
         return actions
     }
 
-    private mutating func raise(_ newReason: EpochReason, awaitRoleChange: Bool) -> [Action] {
-        reason = newReason
+    private mutating func raise(_ reason: EpochReason, awaitRoleChange: Bool) -> [Action] {
+        raise(.epoch(reason), awaitRoleChange: awaitRoleChange)
+    }
+
+    private mutating func raise(_ newCut: Cut, awaitRoleChange: Bool) -> [Action] {
+        cut = newCut
         awaitingRoleChange = awaitRoleChange
         drainDone = false
         resumedEarly = false
@@ -205,6 +243,15 @@ public struct FailoverFence: Sendable {
             actions.append(.startTimer(.roleChange, milliseconds: settings.roleChangeTimeoutMilliseconds))
             actions.append(.pollRoleNow)
         }
+        return actions
+    }
+
+    private mutating func goLive() -> [Action] {
+        state = .live
+        cut = nil
+        var actions: [Action] = [.cancelTimer(.maxPause), .cancelTimer(.roleChange)]
+        if !resumedEarly { actions.append(.resumeClients) }
+        resumedEarly = false
         return actions
     }
 

@@ -17,6 +17,17 @@ public actor FenceController {
     private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
     private var drainOutcome: ProxyServer.DrainOutcome?
     private var statsAtCut: NodeSlotStats?
+    /// The node's slot owners, read in the same `MULTI` as `statsAtCut`.
+    private var ownersAtCut: SlotOwners?
+    private var ownersAfterReset: SlotOwners?
+    /// The node's view of the slot owners when the epoch opened or the last slot cut was made: the
+    /// owners that the baseline's counters belong to. A different view means slots were reset.
+    public private(set) var slotOwners: SlotOwners?
+    private var cuts: SlotCutHistory
+    /// What made the poll that found the change the fence is cutting for.
+    private var cutTrigger = SlotCutTrigger.poll
+    private var cutWaiters: [CheckedContinuation<Void, Never>] = []
+    private let awaitedPollMilliseconds: Int
     /// An operator asked for the node's counters to be zeroed at this cut (`CONFIG RESETSTAT`).
     private var resetNodeAtCut = false
     /// The node's counters right after that reset: the next epoch's baseline.
@@ -76,6 +87,10 @@ public actor FenceController {
         /// Promotions of a node whose version aborts on the first write after one, and guards that failed.
         public var promotionGuards: UInt64 = 0
         public var promotionGuardFailures: UInt64 = 0
+        /// Slot cuts made under the fence and without it (see ``SlotCut``), and the slots they cut.
+        public var fencedSlotCuts: UInt64 = 0
+        public var unfencedSlotCuts: UInt64 = 0
+        public var slotsCut: UInt64 = 0
         public var pauseMilliseconds: [Int] = []
         public var drainMilliseconds: [Int] = []
 
@@ -83,12 +98,16 @@ public actor FenceController {
     }
     public private(set) var counters = Counters()
 
-    /// `baseline`: the node's counters before the proxy started, the first epoch's starting point.
+    /// `baseline`: the node's counters before the proxy started, the first epoch's starting point, and
+    /// the slot owners they belong to.
     init(
         server: ProxyServer, control: NodeControl, configuration: FenceConfiguration, logger: Logger,
-        baseline: NodeSlotStats?, pollRoleNow: @escaping @Sendable () -> Void
+        baseline: (stats: NodeSlotStats, owners: SlotOwners)?, pollRoleNow: @escaping @Sendable () -> Void
     ) {
-        self.nodeStatsAtOpen = baseline
+        self.nodeStatsAtOpen = baseline?.stats
+        self.slotOwners = baseline?.owners
+        self.cuts = SlotCutHistory(capacity: configuration.epochHistory * 16)
+        self.awaitedPollMilliseconds = configuration.fence.awaitedRolePollMilliseconds
         self.fence = FailoverFence(settings: configuration.fence)
         self.server = server
         self.control = control
@@ -103,12 +122,78 @@ public actor FenceController {
     public var role: NodeRole { fence.role }
     public var openEpoch: EpochRecord { current }
     public var closedEpochs: [EpochRecord] { history.epochs }
+    public var slotCuts: SlotCutHistory { cuts }
 
     /// Feeds one poll of the control connection to the fence, then lets the proxy release (or keep
     /// holding) the commands that waited for it.
     public func observed(_ observation: NodeObservation) async {
         await handle(.roleObserved(observation.role, runID: observation.runID, version: observation.version))
         await server.roleChecked(requestedAt: observation.requestedAt, commandsAwaitRoleCheck: fence.writesNeedRoleCheck)
+        guard let seen = observation.owners else { return }
+        guard let known = slotOwners else {
+            // The start-up read failed: the first view seen is the one the baseline belongs to.
+            slotOwners = seen
+            return
+        }
+        if seen.ownersDiffer(from: known) {
+            await ownersChanged(seen, since: known, trigger: observation.hinted ? .hint : .poll)
+        } else if observation.hinted {
+            // A command that moves slots may be seen before the node ran it: look once more.
+            Task { [awaitedPollMilliseconds, pollRoleNow] in
+                try? await Task.sleep(for: .milliseconds(awaitedPollMilliseconds))
+                pollRoleNow()
+            }
+        }
+    }
+
+    /// Some slots' owners changed in the node's view, so it reset their counters. Slots it reports
+    /// (before or after) are cut under the fence; the others only lose what the ledger kept for them.
+    private func ownersChanged(_ seen: SlotOwners, since known: SlotOwners, trigger: SlotCutTrigger) async {
+        let changes = seen.changes(since: known)
+        if changes.contains(where: { $0.wasReported || $0.isReported }) {
+            guard fence.state == .live else { return }  // the cut under way reads the owners itself
+            cutTrigger = trigger
+            await handle(.slotOwnersChanged)
+            return
+        }
+        let closed = await server.cut(changes.map(\.slot))
+        slotOwners = seen
+        record(
+            SlotCut(
+                id: cuts.total + 1, epoch: current.id, at: Date().timeIntervalSince1970, trigger: trigger, fenced: false,
+                slots: zip(changes, closed).map { SlotCutRow(change: $0, wire: $1.wire, node: $1.node, nodeAtCut: nil) }))
+    }
+
+    /// Makes sure the slot owners have not changed since the last cut, cutting the slots that did
+    /// (under the fence) before returning; `observed` is a view the caller just read.
+    /// Returns whether it cut anything.
+    public func cutSlots(ifOwnersDifferFrom observed: SlotOwners) async -> Bool {
+        guard let known = slotOwners, observed.ownersDiffer(from: known) else { return false }
+        await withCheckedContinuation { continuation in
+            cutWaiters.append(continuation)
+            Task { await self.ownersChanged(observed, since: known, trigger: .reconcile) }
+        }
+        return true
+    }
+
+    private func record(_ cut: SlotCut) {
+        if cut.fenced { counters.fencedSlotCuts += 1 } else { counters.unfencedSlotCuts += 1 }
+        counters.slotsCut += UInt64(cut.slots.count)
+        cuts.append(cut)
+        current.record(cut)
+        logger.info(
+            "slots cut",
+            metadata: [
+                "epoch": "\(cut.epoch)", "cut": "\(cut.id)", "trigger": "\(cut.trigger.rawValue)", "fenced": "\(cut.fenced)",
+                "slots": "\(cut.slots.count)", "first_slot": "\(cut.slots.first?.slot ?? 0)",
+            ])
+        if !cut.fenced { releaseCutWaiters() }
+    }
+
+    private func releaseCutWaiters() {
+        let waiters = cutWaiters
+        cutWaiters.removeAll()
+        for waiter in waiters { waiter.resume() }
     }
 
     public func handle(_ event: FailoverFence.Event) async {
@@ -149,15 +234,17 @@ public actor FenceController {
         case .readNodeStats:
             let reset = resetNodeAtCut
             Task {
-                let stats = try? await control.slotStats()
-                var afterReset: NodeSlotStats?
+                let read = try? await control.slotStatsAndOwners()
+                var afterReset: (stats: RawSlotStats, owners: SlotOwners)?
                 if reset, (try? await control.resetStatistics()) != nil {
-                    afterReset = try? await control.slotStats()
+                    afterReset = try? await control.slotStatsAndOwners()
                 }
-                await self.statsRead(stats, afterReset: afterReset)
+                await self.statsRead(read, afterReset: afterReset)
             }
         case .closeEpoch(let reason):
             await closeEpoch(reason)
+        case .cutSlots:
+            await cutSlots()
         case .guardPromotion:
             await guardPromotion()
         case .resumeClients:
@@ -216,13 +303,43 @@ public actor FenceController {
         drainOutcome = outcome
         counters.drainMilliseconds.append(outcome.elapsedMilliseconds)
         if !outcome.drained { counters.drainTimeouts += 1 }
-        await handle(.drainFinished(drained: outcome.drained, inFlight: outcome.inFlight))
+        await handle(.drainFinished)
     }
 
-    private func statsRead(_ stats: NodeSlotStats?, afterReset: NodeSlotStats?) async {
-        statsAtCut = stats
-        statsAfterReset = afterReset
+    private func statsRead(_ read: (stats: RawSlotStats, owners: SlotOwners)?, afterReset: (stats: RawSlotStats, owners: SlotOwners)?) async {
+        statsAtCut = try? read?.stats.parse()
+        ownersAtCut = statsAtCut == nil ? nil : read?.owners
+        statsAfterReset = try? afterReset?.stats.parse()
+        ownersAfterReset = statsAfterReset == nil ? nil : afterReset?.owners
         await handle(.nodeStatsRead)
+    }
+
+    /// Under the fence (clients paused, drained): zeroes the slots whose owner changed since the last
+    /// cut in the ledger, takes the node's counters for them (read with the owners in one `MULTI`) as
+    /// their new baseline, and records the cut.
+    private func cutSlots() async {
+        guard let seen = ownersAtCut, let stats = statsAtCut, let known = slotOwners else {
+            logger.warning("slot owners changed but the node could not be read; the next poll tries again", metadata: ["epoch": "\(current.id)"])
+            await handle(.slotsCut)
+            releaseCutWaiters()
+            return
+        }
+        let changes = seen.changes(since: known)
+        let slots = changes.map(\.slot)
+        let closed = await server.cut(slots)
+        nodeStatsAtOpen = nodeStatsAtOpen?.rebasing(slots, on: stats)
+        slotOwners = seen
+        let rows = stats.bySlot()
+        var cut = SlotCut(
+            id: cuts.total + 1, epoch: current.id, at: Date().timeIntervalSince1970, trigger: cutTrigger, fenced: true,
+            slots: zip(changes, closed).map { SlotCutRow(change: $0, wire: $1.wire, node: $1.node, nodeAtCut: rows[$0.slot]) })
+        cut.drainMilliseconds = drainOutcome?.elapsedMilliseconds ?? 0
+        cut.drainTimedOut = drainOutcome.map { !$0.drained } ?? false
+        await handle(.slotsCut)
+        cut.pauseMilliseconds = lastPause.milliseconds
+        cut.maxPauseExceeded = fence.resumedEarly || lastPause.expired
+        record(cut)
+        releaseCutWaiters()
     }
 
     /// Closes the open epoch on an operator's request, optionally zeroing the node's counters at the
@@ -253,7 +370,9 @@ public actor FenceController {
             ])
         current = EpochRecord(id: cut.closedEpoch + 1, openedBy: reason, startedAt: now, roleAtStart: fence.role)
         nodeStatsAtOpen = statsAfterReset ?? statsAtCut
+        slotOwners = ownersAfterReset ?? ownersAtCut ?? slotOwners
         statsAfterReset = nil
+        ownersAfterReset = nil
         resetNodeAtCut = false
         await handle(.epochOpened)
         // The pause ended with the next epoch's opening; it belongs to the record of the epoch just closed.
@@ -262,6 +381,7 @@ public actor FenceController {
             record.pauseMilliseconds = pause.milliseconds
             record.maxPauseExceeded = record.maxPauseExceeded || pause.expired
         }
+        releaseCutWaiters()
         guard let final = history.epochs.last else { return }
         appendToLog(final)
         let ready = epochWaiters.filter { final.id > $0.after }

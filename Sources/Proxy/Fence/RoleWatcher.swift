@@ -1,5 +1,6 @@
 import Accounting
 import Logging
+import Synchronization
 
 /// Polls `ROLE` on the control connection every `role_poll_interval_ms`, at once when asked (a
 /// suspicious reply, the fence), and feeds what it sees to the fence. A lost control connection is
@@ -12,6 +13,8 @@ final class RoleWatcher: @unchecked Sendable {
     private let wakeUps: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     private var task: Task<Void, Never>?
+    /// A hint asked for the next poll (reported with it, then cleared).
+    private let hinted = HintFlag()
 
     init(control: NodeControl, intervalMilliseconds: Int, maxBackoffMilliseconds: Int, logger: Logger) {
         self.control = control
@@ -21,11 +24,15 @@ final class RoleWatcher: @unchecked Sendable {
         (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// Asks for a poll now instead of at the next interval. Thread-safe.
-    func pollNow() { wake.yield() }
+    /// Asks for a poll now instead of at the next interval; `hinted` when the data plane saw a sign
+    /// of a change (the observation says so). Thread-safe.
+    func pollNow(hinted: Bool = false) {
+        if hinted { self.hinted.raise() }
+        wake.yield()
+    }
 
     func start(_ observe: @escaping @Sendable (NodeObservation) async -> Void) {
-        task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, logger, wakeUps, wake] in
+        task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, logger, wakeUps, wake, hinted] in
             var backoff = intervalMilliseconds
             var connected = true
             let ticker = Task {
@@ -38,7 +45,8 @@ final class RoleWatcher: @unchecked Sendable {
             for await _ in wakeUps {
                 if Task.isCancelled { break }
                 do {
-                    let observation = try await control.observe()
+                    var observation = try await control.observe()
+                    observation.hinted = hinted.take()
                     if !connected { logger.info("control connection restored") }
                     connected = true
                     backoff = intervalMilliseconds
@@ -56,5 +64,19 @@ final class RoleWatcher: @unchecked Sendable {
     func stop() {
         task?.cancel()
         wake.finish()
+    }
+}
+
+/// A flag any thread raises and the watcher takes (reads and clears).
+private final class HintFlag: Sendable {
+    private let raised = Mutex(false)
+
+    func raise() { raised.withLock { $0 = true } }
+
+    func take() -> Bool {
+        raised.withLock { flag in
+            defer { flag = false }
+            return flag
+        }
     }
 }

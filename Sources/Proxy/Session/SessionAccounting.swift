@@ -103,7 +103,7 @@ struct SessionAccounting: ~Copyable {
         case .replicationHandshake:
             command.kind = .replication
             requestsArePipe = true
-        case .ordinary, .quit, .resetStat, .roleChange, .clientReply:
+        case .ordinary, .quit, .resetStat, .roleChange, .slotOwnership, .clientReply:
             break
         }
 

@@ -59,7 +59,8 @@ public struct SessionCore: ~Copyable {
         public static let awaitsRoleCheck = Events(rawValue: 1 << 1)
         /// The input stopped being RESP (`violation`).
         public static let malformed = Events(rawValue: 1 << 2)
-        /// A reply hinted at a role change (`-MOVED`, `-READONLY`, …): poll `ROLE` now.
+        /// A reply hinted at a change of role or slot owners (`-MOVED`, `-ASK`, `-READONLY`, …), or a
+        /// command that changes slot owners passed: poll the node now.
         public static let suggestsRoleChange = Events(rawValue: 1 << 3)
         /// A reply taken the general way may have changed whether the client is `subscribed`.
         public static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
@@ -164,6 +165,8 @@ public struct SessionCore: ~Copyable {
         case .resetStat:
             resetReason = .nodeResetStat
             outcome.events.insert(.resetsNode)
+        case .slotOwnership:
+            outcome.events.insert(.suggestsRoleChange)
         default: break
         }
     }
@@ -249,7 +252,7 @@ public struct SessionCore: ~Copyable {
             outcome.insert(.mayHaveChangedSubscription)
             if let error = reply.error {
                 switch error {
-                case .moved, .readOnly, .loading, .clusterDown, .unblocked: outcome.insert(.suggestsRoleChange)
+                case .moved, .ask, .readOnly, .loading, .clusterDown, .unblocked: outcome.insert(.suggestsRoleChange)
                 default: break
                 }
             } else if reply.pubSub == .sunsubscribe && reply.type == .push {

@@ -26,6 +26,7 @@ final class FakeBackend: AdminBackend {
         var replicas = 0
         var epochs: EpochList?
         var fence: FenceStatus?
+        var cuts: SlotCutHistory?
     }
 
     /// Opened by the first resume.
@@ -44,6 +45,8 @@ final class FakeBackend: AdminBackend {
     func epochs() async -> EpochList? { state.withLock { $0.epochs } }
 
     func fenceStatus() async -> FenceStatus? { state.withLock { $0.fence } }
+
+    func slotCuts() async -> SlotCutHistory? { state.withLock { $0.cuts } }
 
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         state.withLock { state in
@@ -154,9 +157,10 @@ enum Fixtures {
         return shard.snapshot()
     }
 
-    static func stats(_ rows: [Int: (UInt64, UInt64)], enabled: Bool = true) -> NodeSlotStats {
+    /// A node whose shard owns `owned` (every slot unless told), with `rows` as `[slot: (bytesIn, bytesOut)]`.
+    static func stats(_ rows: [Int: (UInt64, UInt64)], enabled: Bool = true, owned: Range<Int> = 0..<HashSlot.count) -> NodeSlotStats {
         NodeSlotStats(
-            rows: (0..<HashSlot.count).map { index in
+            rows: owned.map { index in
                 let bytes = rows[index] ?? (0, 0)
                 return NodeSlotStat(slot: slot(index), networkBytesIn: enabled ? bytes.0 : 0, networkBytesOut: enabled ? bytes.1 : 0)
             },
