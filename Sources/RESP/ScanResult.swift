@@ -35,4 +35,7 @@ public enum ProtocolViolation: Error, Equatable, Sendable {
     case missingCRLF
     /// `.` (end of a streamed aggregate) outside of one, or a streamed-string chunk not starting with `;`.
     case unexpectedEnd
+    /// A replication link's answer to `PSYNC` was not `+FULLRESYNC`/`+CONTINUE`, or its snapshot
+    /// header was not `$<length>` or `$EOF:<40-byte mark>`.
+    case unexpectedReplicationPreamble
 }

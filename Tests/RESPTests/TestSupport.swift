@@ -77,3 +77,9 @@ struct SeededGenerator: RandomNumberGenerator {
         return value ^ (value >> 31)
     }
 }
+
+/// Runs a replication stream scanner over `stream` split into `chunks` (sizes), collecting every result.
+func scanReplicationStream(_ stream: [UInt8], chunks: [Int]? = nil) -> [ScanResult<ReplicationStreamScanner.Item>] {
+    var scanner = ReplicationStreamScanner(commands: .builtIn)
+    return runChunks(stream, chunks: chunks) { bytes, offset in scanner.next(in: bytes, at: &offset) }
+}

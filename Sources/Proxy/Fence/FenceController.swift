@@ -27,6 +27,8 @@ public actor FenceController {
     /// What made the poll that found the change the fence is cutting for.
     private var cutTrigger = SlotCutTrigger.poll
     private var cutWaiters: [CheckedContinuation<Void, Never>] = []
+    /// Callers of `slotCut(after:within:)`, by token.
+    private var cutObservers: [UInt64: (after: UInt64, continuation: CheckedContinuation<SlotCut?, Never>)] = [:]
     private let awaitedPollMilliseconds: Int
     /// An operator asked for the node's counters to be zeroed at this cut (`CONFIG RESETSTAT`).
     private var resetNodeAtCut = false
@@ -176,11 +178,32 @@ public actor FenceController {
         return true
     }
 
+    /// The first slot cut with an id greater than `id`, waiting up to `timeout` for one; nil when
+    /// none was made in time.
+    public func slotCut(after id: UInt64, within timeout: Duration) async -> SlotCut? {
+        if let made = cuts.cuts.first(where: { $0.id > id }) { return made }
+        let token = newWaiterToken()
+        let deadline = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.stopObserving(token)
+        }
+        defer { deadline.cancel() }
+        return await withCheckedContinuation { cutObservers[token] = (id, $0) }
+    }
+
+    private func stopObserving(_ token: UInt64) {
+        cutObservers.removeValue(forKey: token)?.continuation.resume(returning: nil)
+    }
+
     private func record(_ cut: SlotCut) {
         if cut.fenced { counters.fencedSlotCuts += 1 } else { counters.unfencedSlotCuts += 1 }
         counters.slotsCut += UInt64(cut.slots.count)
         cuts.append(cut)
         current.record(cut)
+        for (token, observer) in cutObservers where cut.id > observer.after {
+            cutObservers.removeValue(forKey: token)
+            observer.continuation.resume(returning: cut)
+        }
         logger.info(
             "slots cut",
             metadata: [
