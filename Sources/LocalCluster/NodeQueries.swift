@@ -29,6 +29,19 @@ func expectOK(_ reply: RESPValue, _ what: String) throws {
     guard reply == .simpleString("OK") else { throw LocalCluster.Failure(description: "\(what) answered \(reply)") }
 }
 
+extension LocalCluster {
+    /// The `key:value` lines of an `INFO`-style reply, as a dictionary.
+    static func fields(of reply: RESPValue) throws -> [String: String] {
+        guard let text = reply.string else { throw Failure(description: "not a key:value text: \(reply)") }
+        var fields: [String: String] = [:]
+        for line in text.split(whereSeparator: \.isNewline) {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
+        }
+        return fields
+    }
+}
+
 extension LocalCluster.Member {
     /// The first element of the node's `ROLE` reply (`master`, `slave`), asked directly.
     public func role() throws -> String {
@@ -46,13 +59,8 @@ extension LocalCluster.Member {
     /// A command that answers `key:value` lines (`INFO`, `CLUSTER INFO`), as a dictionary.
     public func info(command: [String]) throws -> [String: String] {
         let reply = try direct().call(command)
-        guard let text = reply.string else { throw LocalCluster.Failure(description: "\(command) on \(self): \(reply)") }
-        var fields: [String: String] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = String(line[line.index(after: colon)...])
-        }
-        return fields
+        guard reply.string != nil else { throw LocalCluster.Failure(description: "\(command) on \(self): \(reply)") }
+        return try LocalCluster.fields(of: reply)
     }
 
     /// The ports `CLUSTER SLOTS` names for each slot range, primary first.

@@ -4,10 +4,11 @@ import RESP
 
 /// A small blocking cluster client that only ever talks to sidecars: it sends a command through a
 /// sidecar, follows `-MOVED`/`-ASK` to the sidecar they name (and records a violation when they name
-/// anything else), and retries after `-TRYAGAIN`, `-CLUSTERDOWN`, `-LOADING` or a lost connection a
-/// bounded number of times, without sleeping. Every error reply other than a redirect, and every
-/// lost connection, is recorded in `problems`, even when a retry then succeeded: through slotwarden a
-/// client should see nothing but redirects.
+/// anything else) — `-MOVED` changes the slot's route; `-ASK` sends `ASKING`, then the command, on
+/// the target's connection, once, and keeps the route — and retries after `-TRYAGAIN`,
+/// `-CLUSTERDOWN`, `-LOADING` or a lost connection a bounded number of times, without sleeping.
+/// Every error reply other than a redirect, and every lost connection, is recorded in `problems`,
+/// even when a retry then succeeded: through slotwarden a client should see nothing but redirects.
 public final class SidecarClusterClient {
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -49,11 +50,14 @@ public final class SidecarClusterClient {
         var asking = false
         for _ in 0..<maxAttempts {
             let reply: RESPValue
+            // Whether this attempt follows an -ASK: then its port serves the slot once, not from now on.
+            let asked = asking
             do {
                 let connection = try connection(to: port)
                 if asking {
                     asking = false
-                    _ = try connection.call("ASKING")
+                    let ok = try connection.call("ASKING")
+                    if ok != .simpleString("OK") { problems.append("ASKING via :\(port): \(ok)") }
                 }
                 reply = try connection.call(arguments)
             } catch {
@@ -65,7 +69,7 @@ public final class SidecarClusterClient {
                 continue
             }
             guard case .error(let message) = reply else {
-                routes[slot.rawValue] = port
+                if !asked { routes[slot.rawValue] = port }
                 return reply
             }
             let words = message.split(separator: " ")
