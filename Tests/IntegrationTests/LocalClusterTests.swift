@@ -17,10 +17,7 @@ struct LocalClusterTests {
 
     /// 2 shards × (primary + 1 replica): a, b in shard 0 and c, d in shard 1.
     static func twoShards(major: Int) throws -> LocalCluster {
-        let executable = try #require(ValkeyBinaries.path(major: major), ValkeyBinaries.missingReason)
-        var logger = Logger(label: "slotwarden.test")
-        logger.logLevel = .critical
-        return try LocalCluster(executable: executable, shards: 2, replicasPerShard: 1, fence: LocalCluster.testFence, logger: logger)
+        try LocalCluster(major: major, shards: 2, replicasPerShard: 1)
     }
 
     /// Writes `keys` unique keys through the sidecars; returns those acknowledged with `+OK`.
