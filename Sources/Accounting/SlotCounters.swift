@@ -44,6 +44,9 @@ public enum Bucket: Int, CaseIterable, Sendable, Codable, CustomStringConvertibl
     case unparsed
     /// `SYNC`/`PSYNC` connections: the replication stream, passed through as opaque bytes.
     case replication
+    /// Valkey 9's atomic slot migration (`CLUSTER SYNCSLOTS`): the stream a source node sends to this
+    /// node, and this node's one-way messages back.
+    case migration
 
     public var description: String {
         switch self {
@@ -51,6 +54,7 @@ public enum Bucket: Int, CaseIterable, Sendable, Codable, CustomStringConvertibl
         case .rejected: "rejected"
         case .unparsed: "unparsed"
         case .replication: "replication"
+        case .migration: "migration"
         }
     }
 }

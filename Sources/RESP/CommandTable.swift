@@ -30,7 +30,7 @@ public struct CommandTable: Sendable {
         case none, multi, exec, discard
         case subscribe, psubscribe, ssubscribe, unsubscribe, punsubscribe, sunsubscribe
         case hello, reset, quit, monitor, clientReply, replicationHandshake
-        case evalBody, evalSHA, function, resetStat, roleChange, slotOwnership
+        case evalBody, evalSHA, function, resetStat, roleChange, slotOwnership, slotMigrationHandshake
 
         init(name: String) {
             switch name {
@@ -58,6 +58,7 @@ public struct CommandTable: Sendable {
             case "cluster|setslot", "cluster|migrateslots", "cluster|addslots", "cluster|addslotsrange", "cluster|delslots",
                 "cluster|delslotsrange", "cluster|flushslots":
                 self = .slotOwnership
+            case "cluster|syncslots": self = .slotMigrationHandshake
             default: self = .none
             }
         }

@@ -311,6 +311,7 @@ struct RequestClassifier {
         case .resetStat: return .resetStat
         case .roleChange: return .roleChange
         case .slotOwnership: return .slotOwnership
+        case .slotMigrationHandshake: return .slotMigrationHandshake
         }
     }
 }

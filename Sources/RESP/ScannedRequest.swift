@@ -142,6 +142,9 @@ public enum CommandEffect: Equatable, Sendable {
     /// CLUSTER SETSLOT, MIGRATESLOTS, ADDSLOTS(RANGE), DELSLOTS(RANGE), FLUSHSLOTS: may change the
     /// owner of slots, which resets their counters on every node.
     case slotOwnership
+    /// CLUSTER SYNCSLOTS (`ESTABLISH`, from a Valkey 9 node that migrates slots to this one): once the
+    /// node answers it, the connection carries a one-way migration stream in both directions.
+    case slotMigrationHandshake
 }
 
 public enum PubSubKind: Equatable, Sendable { case classic, pattern, sharded }

@@ -307,6 +307,53 @@ struct SessionAccountingTests {
         #expect(replication.bytesIn == UInt64(command("PSYNC", "?", "-1").utf8.count))
     }
 
+    @Test("an answered CLUSTER SYNCSLOTS ESTABLISH makes the connection a one-way slot migration stream")
+    func slotMigrationStream() {
+        let harness = Harness()
+        let establish = command("CLUSTER", "SYNCSLOTS", "ESTABLISH", "SOURCE", "abc", "NAME", "job", "SLOTSRANGE", "100", "110")
+        harness.send(command("AUTH", "secret") + establish)
+        harness.receive("+OK\r\n")
+        #expect(harness.inFlight == 1)
+        harness.receive("+OK\r\n")
+        #expect(harness.inFlight == 0)
+        #expect(harness.ledger.wire(.migration) == SlotCounters(commands: 1, bytesIn: UInt64(establish.utf8.count), bytesOut: 5))
+
+        // The snapshot and live writes, split anywhere: none is answered, none stays in flight.
+        let key = "{100}k"
+        let stream = command("CLUSTER", "SYNCSLOTS", "ACK") + command("SELECT", "0") + command("SET", key, "v")
+            + command("SET", key, "w")
+        let bytes = Array(stream.utf8)
+        for cut in [7, 40] {
+            harness.send(String(decoding: bytes[..<cut], as: UTF8.self))
+            harness.send(String(decoding: bytes[cut...], as: UTF8.self))
+        }
+        #expect(harness.inFlight == 0)
+        let sets = UInt64(2 * 2 * command("SET", key, "v").utf8.count)
+        #expect(harness.node(key) == SlotCounters(commands: 4, bytesIn: sets, bytesOut: 0))
+        #expect(harness.wire(key) == .zero)
+        let migration = harness.ledger.wire(.migration)
+        #expect(migration.commands == 1 + 2 * 4)
+        #expect(migration.bytesIn == UInt64(establish.utf8.count + 2 * bytes.count))
+
+        // The node's one-way messages to the source are opaque migration bytes out.
+        let pause = command("CLUSTER", "SYNCSLOTS", "REQUEST-PAUSE")
+        harness.receive(pause)
+        #expect(harness.ledger.wire(.migration).bytesOut == UInt64(5 + pause.utf8.count))
+        #expect(harness.ledger.wire(.keyless) == SlotCounters(commands: 1, bytesIn: UInt64(command("AUTH", "secret").utf8.count), bytesOut: 5))
+    }
+
+    @Test("a refused CLUSTER SYNCSLOTS leaves the connection an ordinary client")
+    func refusedSlotMigration() {
+        let harness = Harness()
+        harness.send(command("CLUSTER", "SYNCSLOTS", "ESTABLISH"))
+        harness.receive("-ERR wrong number of arguments\r\n")
+        harness.send(command("GET", "k"))
+        #expect(harness.inFlight == 1)
+        harness.receive("$-1\r\n")
+        #expect(harness.inFlight == 0)
+        #expect(harness.node("k").bytesIn == UInt64(command("GET", "k").utf8.count))
+    }
+
     @Test("version 8 does not count NOAUTH; version 9 counts its bytes in")
     func versionDifference() {
         for (major, expected) in [(8, UInt64(0)), (9, UInt64(22))] {

@@ -22,6 +22,8 @@ struct InFlightCommand: BitwiseCopyable {
         case scriptWithShebang
         /// `SYNC`/`PSYNC`: from its reply on, the connection carries the replication stream.
         case replication
+        /// `CLUSTER SYNCSLOTS` (`ESTABLISH`): once answered, the connection carries a slot migration stream.
+        case slotMigration
     }
 
     var kind: Kind

@@ -20,6 +20,9 @@ struct SessionAccounting: ~Copyable {
     private(set) var requestsArePipe = false
     /// After malformed input every further client byte is unparsed.
     private(set) var requestsUnparsed = false
+    /// After a node answered `CLUSTER SYNCSLOTS ESTABLISH`, every further request is part of a slot
+    /// migration stream: one-way, never answered (``migrationRequestScanned(_:ledger:)``).
+    private(set) var requestsAreMigrationStream = false
 
     // Reply-side state: what the node has already done.
     private var protocolVersion = 2
@@ -36,8 +39,10 @@ struct SessionAccounting: ~Copyable {
     /// Bytes of pushes the node added to this client's output counter since its last command: Valkey
     /// adds them to the next keyed command's network-bytes-out (docs/accounting.md §3.1 quirk 3).
     private var pendingPushBytes = 0
-    /// Once the replication reply is reached every further node byte is replication traffic.
+    /// Once the replication reply is reached every further node byte is replication traffic (or, on a
+    /// slot migration stream, the node's one-way messages to the source): opaque, in `pipeBucket`.
     private(set) var repliesArePipe = false
+    private(set) var pipeBucket = Bucket.replication
     private(set) var repliesUnparsed = false
 
     init(rules: NodeCountingRules) { self.rules = rules }
@@ -103,6 +108,8 @@ struct SessionAccounting: ~Copyable {
         case .replicationHandshake:
             command.kind = .replication
             requestsArePipe = true
+        case .slotMigrationHandshake:
+            command.kind = .slotMigration
         case .ordinary, .quit, .resetStat, .roleChange, .slotOwnership, .clientReply:
             break
         }
@@ -123,6 +130,16 @@ struct SessionAccounting: ~Copyable {
     /// joins the FIFO (and one that is not a replication handshake never makes one the head).
     mutating func plainRequestScanned(_ request: PlainRequest) {
         inFlight.append(InFlightCommand(request))
+    }
+
+    /// One request of a slot migration stream (the source node's `CLUSTER SYNCSLOTS` messages, its
+    /// snapshot and live writes): nothing answers it. The node counts a keyed one's bytes in to its
+    /// slot, one it does not report while importing it and zeroes when it takes it over
+    /// (docs/accounting.md §9), so the node view counts it the same and the slot cut does the rest.
+    mutating func migrationRequestScanned(_ request: ScannedRequest, ledger: LedgerShard) {
+        ledger.recordWire(bucket: .migration, commands: 1, bytesIn: request.wireBytes, bytesOut: 0)
+        guard case .known = request.command, request.arityIsValid, case .slot(let slot) = request.keys else { return }
+        ledger.recordNode(slot: slot, commands: 1, bytesIn: request.countedBytes, bytesOut: 0)
     }
 
     /// The client sent bytes that are not RESP. `pendingBytes` are the bytes of the broken request that
@@ -300,8 +317,10 @@ struct SessionAccounting: ~Copyable {
         if command.kind == .exec { wireSlot = transactionSlot.agreed ?? -1 }
         if let error, NodeCountingRules.isRejection(error) {
             ledger.recordWire(bucket: .rejected, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
-        } else if command.kind == .replication {
-            ledger.recordWire(bucket: .replication, commands: 1, bytesIn: command.wireBytesIn, bytesOut: command.replyBytes)
+        } else if command.kind == .replication || command.kind == .slotMigration {
+            ledger.recordWire(
+                bucket: command.kind == .replication ? .replication : .migration, commands: 1, bytesIn: command.wireBytesIn,
+                bytesOut: command.replyBytes)
         } else if wireSlot >= 0 {
             ledger.recordWire(
                 slot: HashSlot(rawValue: UInt16(wireSlot)).unsafelyUnwrapped, commands: 1,
@@ -325,7 +344,7 @@ struct SessionAccounting: ~Copyable {
         case .scriptWithShebang:
             if command.hasSlot { ledger.markScript(slot: command.hashSlot) }
             countOrdinary(command, error: error, isNull: reply?.isNull == true, pushes: pushes, ledger: ledger)
-        case .ordinary, .hello, .monitor, .subscription, .replication:
+        case .ordinary, .hello, .monitor, .subscription, .replication, .slotMigration:
             countOrdinary(command, error: error, isNull: reply?.isNull == true, pushes: pushes, ledger: ledger)
         }
     }
@@ -358,6 +377,10 @@ struct SessionAccounting: ~Copyable {
             monitoring = false
         case .monitor:
             monitoring = true
+        case .slotMigration:
+            requestsAreMigrationStream = true
+            repliesArePipe = true
+            pipeBucket = .migration
         default:
             break
         }

@@ -97,10 +97,34 @@ public struct SessionCore: ~Copyable {
             ledger.recordWire(bucket: .replication, commands: 0, bytesIn: bytes.count, bytesOut: 0)
         } else if accounting.requestsUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytes.count, bytesOut: 0)
+        } else if accounting.requestsAreMigrationStream {
+            scanMigrationStream(bytes, into: &outcome)
         } else {
             scanRequests(bytes, commandsAwaitRoleCheck: commandsAwaitRoleCheck, into: &outcome)
         }
         return outcome
+    }
+
+    /// A slot migration stream: every request is accounted as it completes and none waits for a reply.
+    @inline(never)
+    private mutating func scanMigrationStream(_ bytes: UnsafeRawBufferPointer, into outcome: inout RequestsRead) {
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            switch requestScanner.next(in: bytes, at: &offset) {
+            case .complete(let request):
+                partialRequestBytes = 0
+                accounting.migrationRequestScanned(request, ledger: ledger)
+            case .incomplete:
+                partialRequestBytes += offset - start
+            case .malformed(let violation):
+                self.violation = violation
+                outcome.events.insert(.malformed)
+                accounting.requestsBecameUnparsed(pendingBytes: partialRequestBytes + bytes.count - start, ledger: ledger)
+                partialRequestBytes = 0
+                return
+            }
+        }
     }
 
     /// Scans and accounts every complete request in `bytes`; sets how many bytes may be forwarded
@@ -206,7 +230,7 @@ public struct SessionCore: ~Copyable {
         if passthrough {
             return outcome
         } else if accounting.repliesArePipe {
-            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+            ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else if accounting.repliesUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else {
@@ -241,7 +265,7 @@ public struct SessionCore: ~Copyable {
     @inline(never)
     private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout Events) -> Bool {
         if accounting.repliesArePipe {
-            ledger.recordWire(bucket: .replication, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
+            ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
             return false
         }
         let start = offset
