@@ -12,10 +12,10 @@ public final class LedgerShard {
     @usableFromInline let wireSlots: UnsafeMutablePointer<SlotCounters>
     @usableFromInline let nodeSlots: UnsafeMutablePointer<SlotCounters>
     @usableFromInline let wireBuckets: UnsafeMutablePointer<SlotCounters>
-    /// One bit per slot where a script ran: the node counts inner-call replies there that never cross
-    /// the wire, so the two sides may differ there for a reason the reconciliation names.
-    private let scriptSlotBits: UnsafeMutablePointer<UInt64>
-    private static let scriptWords = HashSlot.count / 64
+    /// One bit per slot and ``SlotMark``: where the two sides may differ for a reason the
+    /// reconciliation names.
+    private let markBits: UnsafeMutablePointer<UInt64>
+    static let markWords = HashSlot.count / 64 * SlotMark.allCases.count
 
     public init() {
         wireSlots = .allocate(capacity: HashSlot.count)
@@ -24,15 +24,15 @@ public final class LedgerShard {
         nodeSlots.initialize(repeating: .zero, count: HashSlot.count)
         wireBuckets = .allocate(capacity: Bucket.allCases.count)
         wireBuckets.initialize(repeating: .zero, count: Bucket.allCases.count)
-        scriptSlotBits = .allocate(capacity: Self.scriptWords)
-        scriptSlotBits.initialize(repeating: 0, count: Self.scriptWords)
+        markBits = .allocate(capacity: Self.markWords)
+        markBits.initialize(repeating: 0, count: Self.markWords)
     }
 
     deinit {
         wireSlots.deallocate()
         nodeSlots.deallocate()
         wireBuckets.deallocate()
-        scriptSlotBits.deallocate()
+        markBits.deallocate()
     }
 
     // MARK: recording (hot path)
@@ -53,9 +53,12 @@ public final class LedgerShard {
     }
 
     @inline(__always)
-    public func markScript(slot: HashSlot) {
-        let index = Int(slot.rawValue)
-        scriptSlotBits[index >> 6] |= 1 << UInt64(index & 63)
+    public func markScript(slot: HashSlot) { mark(.script, slot: slot) }
+
+    @inline(__always)
+    public func mark(_ mark: SlotMark, slot: HashSlot) {
+        let (word, bit) = mark.position(of: slot)
+        markBits[word] |= bit
     }
 
     // MARK: reading
@@ -70,7 +73,7 @@ public final class LedgerShard {
             wire: Array(UnsafeBufferPointer(start: wireSlots, count: HashSlot.count)),
             node: Array(UnsafeBufferPointer(start: nodeSlots, count: HashSlot.count)),
             buckets: Array(UnsafeBufferPointer(start: wireBuckets, count: Bucket.allCases.count)),
-            scriptSlotBits: Array(UnsafeBufferPointer(start: scriptSlotBits, count: Self.scriptWords)))
+            markBits: Array(UnsafeBufferPointer(start: markBits, count: Self.markWords)))
     }
 
     /// Zeroes the counters of `slots` (both views) and returns what they held, in the same order:
@@ -81,7 +84,10 @@ public final class LedgerShard {
             defer {
                 wireSlots[index] = .zero
                 nodeSlots[index] = .zero
-                scriptSlotBits[index >> 6] &= ~(1 << UInt64(index & 63))
+                for mark in SlotMark.allCases {
+                    let (word, bit) = mark.position(of: slot)
+                    markBits[word] &= ~bit
+                }
             }
             return (wireSlots[index], nodeSlots[index])
         }
@@ -92,6 +98,22 @@ public final class LedgerShard {
         wireSlots.update(repeating: .zero, count: HashSlot.count)
         nodeSlots.update(repeating: .zero, count: HashSlot.count)
         wireBuckets.update(repeating: .zero, count: Bucket.allCases.count)
-        scriptSlotBits.update(repeating: 0, count: Self.scriptWords)
+        markBits.update(repeating: 0, count: Self.markWords)
+    }
+}
+
+/// What the ledger notes per slot besides counters: a reason the two sides may differ there.
+public enum SlotMark: Int, CaseIterable, Sendable {
+    /// A script ran: the node counts its inner calls' replies, which never cross the wire.
+    case script
+    /// A replica's stream carried a `DEL`/`UNLINK` outside a transaction: if the node deleted the key
+    /// by active expiry, it did not charge that delete, while the ledger did.
+    case replicatedDelete
+
+    /// The word and bit of `slot` in a mark bitmap.
+    @inline(__always)
+    func position(of slot: HashSlot) -> (word: Int, bit: UInt64) {
+        let index = Int(slot.rawValue)
+        return (rawValue * (HashSlot.count / 64) + (index >> 6), 1 << UInt64(index & 63))
     }
 }

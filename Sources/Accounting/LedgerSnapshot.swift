@@ -9,13 +9,13 @@ public struct LedgerSnapshot: Equatable, Sendable {
     public private(set) var node: [SlotCounters]
     /// Indexed by `Bucket.rawValue`.
     public private(set) var buckets: [SlotCounters]
-    private var scriptSlotBits: [UInt64]
+    private var markBits: [UInt64]
 
-    init(wire: [SlotCounters], node: [SlotCounters], buckets: [SlotCounters], scriptSlotBits: [UInt64]) {
+    init(wire: [SlotCounters], node: [SlotCounters], buckets: [SlotCounters], markBits: [UInt64]) {
         self.wire = wire
         self.node = node
         self.buckets = buckets
-        self.scriptSlotBits = scriptSlotBits
+        self.markBits = markBits
     }
 
     /// An empty ledger.
@@ -24,7 +24,7 @@ public struct LedgerSnapshot: Equatable, Sendable {
             wire: Array(repeating: .zero, count: HashSlot.count),
             node: Array(repeating: .zero, count: HashSlot.count),
             buckets: Array(repeating: .zero, count: Bucket.allCases.count),
-            scriptSlotBits: Array(repeating: 0, count: HashSlot.count / 64))
+            markBits: Array(repeating: 0, count: LedgerShard.markWords))
     }
 
     public subscript(view: LedgerView, slot: HashSlot) -> SlotCounters {
@@ -37,9 +37,11 @@ public struct LedgerSnapshot: Equatable, Sendable {
     public subscript(bucket: Bucket) -> SlotCounters { buckets[bucket.rawValue] }
 
     /// Whether a script ran in this slot during the epoch (the node may count inner-call replies there).
-    public func scriptRan(in slot: HashSlot) -> Bool {
-        let index = Int(slot.rawValue)
-        return scriptSlotBits[index >> 6] & (1 << UInt64(index & 63)) != 0
+    public func scriptRan(in slot: HashSlot) -> Bool { isMarked(.script, slot) }
+
+    public func isMarked(_ mark: SlotMark, _ slot: HashSlot) -> Bool {
+        let (word, bit) = mark.position(of: slot)
+        return markBits[word] & bit != 0
     }
 
     /// The sum over all slots of one view; for `wire`, the buckets are included.
@@ -64,6 +66,6 @@ public struct LedgerSnapshot: Equatable, Sendable {
             node[index] += other.node[index]
         }
         for index in buckets.indices { buckets[index] += other.buckets[index] }
-        for index in scriptSlotBits.indices { scriptSlotBits[index] |= other.scriptSlotBits[index] }
+        for index in markBits.indices { markBits[index] |= other.markBits[index] }
     }
 }

@@ -35,9 +35,12 @@ public protocol AdminBackend: Sendable {
     /// Closes the open epoch at a fenced cut and opens the next, zeroing the node's counters at that
     /// cut when asked; returns the closed one (nil without a fence).
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord?
-    /// `nodeSlotStats()` with the node's view of the slot owners, read in one `MULTI` (nil owners
-    /// when the backend cannot read them).
-    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?)
+    /// `nodeSlotStats()` with the node's view of the slot owners and its replication offset, read in
+    /// one `MULTI` (nil owners and offset when the backend cannot read them).
+    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?)
+    /// The replica links through the sidecar once they forwarded the stream up to `primaryOffset`, or
+    /// when `timeoutMilliseconds` passed.
+    func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus]
     /// Cuts the slots whose owner in `owners` differs from the view the open period belongs to, under
     /// the fence, and returns whether there were any (then the caller reads again).
     func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool
@@ -72,7 +75,10 @@ extension AdminBackend {
     public func epochs() async -> EpochList? { nil }
     public func fenceStatus() async -> FenceStatus? { nil }
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
-    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) { (try await nodeSlotStats(), nil) }
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
+        (try await nodeSlotStats(), nil, nil)
+    }
+    public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] { [] }
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
     public func slotCuts() async -> SlotCutHistory? { nil }
 }
@@ -135,9 +141,13 @@ public struct ProxyBackend: AdminBackend {
 
     public func nodeSlotStats() async throws -> RawSlotStats { try await node.slotStatsReply() }
 
-    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) {
-        let read = try await node.slotStatsAndOwners()
-        return (read.stats, read.owners)
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
+        let read = try await node.readAtCut()
+        return (read.stats, read.owners, read.replication.replicationOffset)
+    }
+
+    public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] {
+        await server.replicationLinks(reaching: primaryOffset, timeoutMilliseconds: timeoutMilliseconds)
     }
 
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool {

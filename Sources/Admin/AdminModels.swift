@@ -83,9 +83,15 @@ public enum DifferenceReason: String, Codable, Sendable, CaseIterable {
     case nodeReset = "node_reset"
     /// The node runs with `cluster-slot-stats-enabled no`: it reports no network bytes.
     case statsDisabled = "stats_disabled"
-    /// The node has replicas: it counts the writes it streams to them as bytes out of the slot, and
-    /// that stream does not cross slotwarden.
+    /// The node counts the writes it streams to its replicas as bytes out of the slot, and some of that
+    /// stream is not on the ledger: a replica that does not connect through this sidecar, or a link
+    /// that had not forwarded everything the node charged when the ledger was read (`replication`
+    /// in the report has the figures).
     case replication
+    /// The ledger counted more bytes out, and a replica's stream carried a `DEL`/`UNLINK` of a key of
+    /// the slot that no transaction wrapped: a key the node deleted by active expiry, which it streams
+    /// to its replicas without charging the slot (docs/accounting.md §3.2).
+    case expiry
 }
 
 public struct SlotReconciliation: Codable, Sendable, Equatable {
@@ -105,6 +111,28 @@ public struct SlotReconciliation: Codable, Sendable, Equatable {
 public struct SlotNotReported: Codable, Sendable, Equatable {
     public var slot: Int
     public var ledger: ByteCounts
+}
+
+/// The primary's replication stream as the reconciliation saw it.
+public struct ReplicationReport: Codable, Sendable, Equatable {
+    /// Replicas the node streams to (`connected_slaves`); the node charges each one.
+    public var replicasOnNode: Int
+    /// Replica links through this sidecar: the ledger charges the stream that crossed them.
+    public var linksThroughSidecar: Int
+    /// The node's replication offset when it was read (fenced mode).
+    public var primaryOffset: Int64?
+    /// Links that had not forwarded the stream up to `primaryOffset` when the ledger was read: the
+    /// node charged those bytes, the ledger not yet (a replica still receiving its snapshot holds
+    /// its stream back). Nil `pending_bytes`: the link's offset is not known.
+    public var behind: [LinkBehind]
+
+    public struct LinkBehind: Codable, Sendable, Equatable {
+        public var connection: UInt64
+        public var pendingBytes: Int64?
+    }
+
+    /// Whether some stream the node charged is not on the ledger.
+    public var isIncomplete: Bool { replicasOnNode > linksThroughSidecar || !behind.isEmpty }
 }
 
 public struct ReconcileSummary: Codable, Sendable, Equatable {
@@ -153,6 +181,8 @@ public struct ReconcileReport: Codable, Sendable, Equatable {
     public var nodeResetDetected: Bool
     /// Replicas connected to the node when it was read (`INFO replication`).
     public var replicas: Int
+    /// The replica links through this sidecar, whose stream the ledger charges per slot.
+    public var replication: ReplicationReport
     public var fence: FenceReport?
     public var liveWindow: LiveWindow?
     /// Every slot of the node's shard with traffic on either side, ascending.

@@ -1,4 +1,5 @@
 import Foundation
+import Proxy
 import Hummingbird
 import Accounting
 
@@ -16,6 +17,7 @@ extension AdminService {
         var liveWindow: LiveWindow?
         let raw: RawSlotStats
         let snapshot: LedgerSnapshot
+        var replication = ReplicationReport(replicasOnNode: replicas, linksThroughSidecar: 0, primaryOffset: nil, behind: [])
         switch mode {
         case .live:
             let inFlight = await backend.inFlightCount()
@@ -23,6 +25,7 @@ extension AdminService {
             // as well as the node's, never on the node's alone.
             raw = try await readNodeStats()
             snapshot = await backend.snapshot()
+            replication.linksThroughSidecar = await backend.replicationLinks(reaching: 0, timeoutMilliseconds: 0).count
             liveWindow = LiveWindow(
                 inFlightCommands: inFlight,
                 note: "read without pausing clients: commands in flight may be counted by one side only")
@@ -38,6 +41,14 @@ extension AdminService {
                     continue
                 }
                 (raw, snapshot, fenceReport) = (read.stats, read.snapshot, read.report)
+                replication.primaryOffset = read.replicationOffset
+                replication.linksThroughSidecar = read.links.count
+                if let offset = read.replicationOffset {
+                    replication.behind = read.links.compactMap { link in
+                        let pending = link.pendingBytes(primaryOffset: offset)
+                        return pending == 0 ? nil : .init(connection: link.connection, pendingBytes: pending)
+                    }
+                }
                 break
             }
         }
@@ -49,11 +60,13 @@ extension AdminService {
         } catch {
             throw Failure(.serviceUnavailable, code: "node_unreadable", "cannot parse CLUSTER SLOT-STATS: \(error)")
         }
-        let outcome = Reconciler.reconcile(ledger: snapshot, baseline: baseline, current: stats, replicas: replicas)
+        let outcome = Reconciler.reconcile(
+            ledger: snapshot, baseline: baseline, current: stats, replicationIncomplete: replication.isIncomplete)
         metrics.recordReconciliation(outcome.summary)
         return ReconcileReport(
             mode: mode, epoch: await currentEpoch(), node: node, networkStatsEnabled: stats.networkStatsEnabled,
-            nodeResetDetected: outcome.nodeResetDetected, replicas: replicas, fence: fenceReport, liveWindow: liveWindow,
+            nodeResetDetected: outcome.nodeResetDetected, replicas: replicas, replication: replication, fence: fenceReport,
+            liveWindow: liveWindow,
             slots: outcome.slots, notReported: outcome.notReported,
             slotCuts: await backend.epochs().map { $0.open.slotCuts.count + $0.open.slotCutsOmitted } ?? 0,
             summary: outcome.summary, verdict: outcome.verdict)
@@ -62,15 +75,22 @@ extension AdminService {
     /// Pauses, drains, reads both sides, resumes: all within max_pause_ms. A read still going when
     /// the budget is spent resumes the clients first and finishes after (max_pause_exceeded: the cut
     /// is then not consistent, and the report says so).
-    private func fencedRead() async throws -> (stats: RawSlotStats, owners: SlotOwners?, snapshot: LedgerSnapshot, report: FenceReport) {
+    private func fencedRead() async throws -> FencedRead {
         let clock = ContinuousClock()
         let start = clock.now
         await backend.pauseClientReads(by: .nested)
         let drain = await backend.drain(timeoutMilliseconds: configuration.maxPauseMilliseconds)
-        let reading = Task { () -> Result<(RawSlotStats, SlotOwners?, LedgerSnapshot), any Error> in
+        let budget = configuration.maxPauseMilliseconds
+        let reading = Task { () -> Result<FencedRead, any Error> in
             do {
                 let node = try await self.readNodeStatsAndOwners()
-                return .success((node.stats, node.owners, await self.backend.snapshot()))
+                // What the node charged its replicas for crosses their links before the ledger is read.
+                let links = await self.backend.replicationLinks(
+                    reaching: node.replicationOffset ?? 0, timeoutMilliseconds: node.replicationOffset == nil ? 0 : budget / 2)
+                return .success(
+                    FencedRead(
+                        stats: node.stats, owners: node.owners, replicationOffset: node.replicationOffset, links: links,
+                        snapshot: await self.backend.snapshot(), report: nil))
             } catch {
                 return .failure(error)
             }
@@ -85,8 +105,19 @@ extension AdminService {
             pausedMilliseconds: paused, maxPauseMilliseconds: configuration.maxPauseMilliseconds,
             maxPauseExceeded: !inTime)
         metrics.recordFence(report)
-        let (stats, owners, snapshot) = try read.get()
-        return (stats, owners, snapshot, report)
+        var fenced = try read.get()
+        fenced.report = report
+        return fenced
+    }
+
+    /// Both sides as a fenced read found them.
+    private struct FencedRead {
+        var stats: RawSlotStats
+        var owners: SlotOwners?
+        var replicationOffset: Int64?
+        var links: [ProxyServer.ReplicationLinkStatus]
+        var snapshot: LedgerSnapshot
+        var report: FenceReport?
     }
 
     private static var noBaseline: Failure {
@@ -99,7 +130,7 @@ extension AdminService {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    private func readNodeStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?) {
+    private func readNodeStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
         do {
             return try await backend.nodeSlotStatsAndOwners()
         } catch {

@@ -13,9 +13,11 @@ public enum Reconciler {
         public var notReported: [SlotNotReported]
     }
 
-    /// `replicas`: how many replicas the node streams writes to; their fan-out explains a node that
-    /// counted more bytes out.
-    public static func reconcile(ledger: LedgerSnapshot, baseline: NodeSlotStats, current: NodeSlotStats, replicas: Int = 0)
+    /// `replicationIncomplete`: some of the replication stream the node charged is not on the ledger
+    /// (see ``ReplicationReport``); it explains a node that counted more bytes out.
+    public static func reconcile(
+        ledger: LedgerSnapshot, baseline: NodeSlotStats, current: NodeSlotStats, replicationIncomplete: Bool = false
+    )
         -> Outcome
     {
         let before = baseline.bySlot()
@@ -53,7 +55,8 @@ public enum Reconciler {
                 if reset { reasons.append(.nodeReset) }
                 if differenceIn > 0 && !reset && statsEnabled { reasons.append(.bypassedSidecar) }
                 if differenceOut > 0 && ledger.scriptRan(in: slot) { reasons.append(.script) }
-                if differenceOut > 0 && replicas > 0 && !reset && statsEnabled { reasons.append(.replication) }
+                if differenceOut < 0 && ledger.isMarked(.replicatedDelete, slot) && statsEnabled { reasons.append(.expiry) }
+                if differenceOut > 0 && replicationIncomplete && !reset && statsEnabled { reasons.append(.replication) }
             }
             summary.slotsCompared += 1
             switch status {

@@ -80,7 +80,7 @@ public final class ProxyServer: Sendable {
     // MARK: ledger
 
     /// Asks every worker in turn; the answers come in worker order.
-    private func eachWorker<Answer: Sendable>(_ ask: (ProxyWorker) async -> Answer) async -> [Answer] {
+    func eachWorker<Answer: Sendable>(_ ask: (ProxyWorker) async -> Answer) async -> [Answer] {
         var answers: [Answer] = []
         answers.reserveCapacity(workers.count)
         for worker in workers { answers.append(await ask(worker)) }

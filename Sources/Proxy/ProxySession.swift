@@ -189,6 +189,10 @@ final class ProxySession: TCPStreamDelegate {
 
     /// Commands forwarded and still waiting for their replies.
     var inFlightCount: Int { core.inFlightCount }
+    /// For a replica's link: how far the stream was forwarded down it (nil offset until known).
+    var replicationLink: ProxyServer.ReplicationLinkStatus? {
+        core.replicationLink.map { ProxyServer.ReplicationLinkStatus(connection: id, forwardedOffset: $0.forwardedOffset) }
+    }
 
     /// Stops (or resumes) reading the client; node replies keep flowing either way. A replica's
     /// replication link is never paused: its acknowledgements must keep flowing for the primary.

@@ -140,6 +140,10 @@ final class ProxyWorker: @unchecked Sendable {
         await onLoop(orIfStopped: 0) { self.inFlightTotal }
     }
 
+    func replicationLinks() async -> [ProxyServer.ReplicationLinkStatus] {
+        await onLoop(orIfStopped: []) { self.sessions.values.compactMap(\.replicationLink) }
+    }
+
     // MARK: loop thread
 
     private func accept(_ stream: TCPStream) {

@@ -3,11 +3,13 @@
 /// like client requests (so each has its slot). Sans-IO and resumable at any byte.
 ///
 /// ```
-///   +FULLRESYNC <replid> <offset>\r\n   ( \n keep-alives )*   snapshot   commands…
+///   ( \n )*  +FULLRESYNC <replid> <offset>\r\n   ( \n )*   snapshot   commands…
 ///   +CONTINUE [<replid>]\r\n                                              commands…
 ///   snapshot:  $<length>\r\n <length bytes>                     (disk-based, no trailing CRLF)
 ///              $EOF:<40-byte mark>\r\n <bytes…> <the same mark>  (diskless)
 /// ```
+/// `\n` are keep-alives: a diskless sync sends one a second while it waits to start (before the
+/// answer), a disk-based one while the snapshot is being written (before the snapshot).
 /// The replication offset counts the command stream only: `offset` (from `+FULLRESYNC`, or the
 /// replica's own offset for `+CONTINUE`, which the caller supplies) plus every command byte since.
 public struct ReplicationStreamScanner {
@@ -63,6 +65,9 @@ public struct ReplicationStreamScanner {
             case .incomplete: return .incomplete
             case .malformed(let violation): return fail(violation)
             }
+        case .answer where line.isEmpty && offset < bytes.count && bytes[offset] == UInt8(ascii: "\n"):
+            offset += 1
+            return .complete(.snapshot(bytes: 1))
         case .answer:
             guard let text = readLine(bytes, at: &offset) else { return lineOverflow ? fail(.unexpectedReplicationPreamble) : .incomplete }
             if text.starts(with: Array("+FULLRESYNC ".utf8)) {

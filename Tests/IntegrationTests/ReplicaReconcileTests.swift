@@ -1,34 +1,123 @@
-import Admin
 import Accounting
+import Admin
 import LocalCluster
 import Proxy
 import RESP
 import Testing
 import TestSupport
 
-@Suite("Reconciliation with a replica attached", .serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+/// A primary charges every replica the stream it writes for it, as bytes out of the slot of the
+/// command that caused it. Its sidecar reads each replica's link and charges the same, so a primary
+/// whose replicas all connect through its sidecar reconciles `match`; any stream the ledger could not
+/// see is reported with its figures under `replication`, never as unexplained drift.
+@Suite("Reconciliation of a primary's replication stream", .serialized, .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
 struct ReplicaReconcileTests {
-    /// A primary streams every write to its replicas and counts that stream as bytes out of the slot;
-    /// the stream does not cross the primary's sidecar as client traffic, so the reconciliation must
-    /// name replication as the reason, never report it as unexplained drift.
-    @Test("bytes-out differences on a primary with a replica are explained by replication", arguments: [8, 9])
-    func replicationExplainsBytesOut(major: Int) async throws {
+    /// Writes of every shape the node charges differently: plain, rewritten (SET EX → PXAT), a
+    /// transaction (wrapper charged), a delete, keyless ones (charged nowhere).
+    static func writeMixedTraffic(through client: NodeClient) throws {
+        for index in 0..<20 { #expect(try client.call("SET", "replicated:\(index)", "value") == .simpleString("OK")) }
+        #expect(try client.call("SET", "ttl", "v", "EX", "100") == .simpleString("OK"))
+        #expect(try client.call("INCR", "counter") == .integer(1))
+        #expect(try client.call("MULTI") == .simpleString("OK"))
+        _ = try client.call("SET", "{t}a", "1")
+        _ = try client.call("INCR", "{t}b")
+        #expect(try client.call("EXEC").array?.count == 2)
+        #expect(try client.call("DEL", "replicated:0") == .integer(1))
+        #expect(try client.call("DEL", "missing") == .integer(0))
+        #expect(try client.call("PUBLISH", "news", "hello").int != nil)
+    }
+
+    @Test("a primary whose replica replicates through its sidecar reconciles match, bytes out included", arguments: [8, 9])
+    func replicaThroughTheSidecarMatches(major: Int) async throws {
         let cluster = try LocalCluster(major: major)
         defer { cluster.stop() }
-        let roles = try #require(try cluster.currentRoles())
-        let primary = roles.primary
-        let admin = AdminService(backend: ProxyBackend(sidecar: primary.sidecar))
-
+        let primary = try #require(try cluster.currentRoles()).primary
         let client = try primary.viaSidecar()
-        for index in 0..<30 { #expect(try client.call("SET", "replicated:\(index)", "value") == .simpleString("OK")) }
+        try Self.writeMixedTraffic(through: client)
         #expect(try client.call("WAIT", "1", "2000") == .integer(1))
 
-        let report = try await admin.reconcile(mode: .live)
-        let differing = report.slots.filter { $0.status != .match }
-        #expect(differing.count == 30, "\(report.summary)")
-        #expect(differing.allSatisfy { $0.difference.bytesIn == 0 && $0.difference.bytesOut > 0 })
-        #expect(differing.allSatisfy { $0.reasons == [.replication] }, "\(differing.map(\.reasons))")
-        #expect(report.summary.unexplained == 0)
-        #expect(report.summary.bytesInDifference == 0)
+        let report = try await AdminService(backend: ProxyBackend(sidecar: primary.sidecar)).reconcile(mode: .fenced)
+        #expect(report.verdict == .match, "\(report.summary) \(report.slots.filter { $0.status != .match })")
+        #expect(report.replication.replicasOnNode == 1)
+        #expect(report.replication.linksThroughSidecar == 1)
+        #expect(report.replication.behind.isEmpty)
+        #expect(report.slots.contains { $0.node.bytesOut > 5 }, "replication bytes were charged: \(report.slots.prefix(3))")
+
+        // A key deleted by active expiry: the node streams the delete without charging it.
+        #expect(try client.call("SET", "short", "v", "PX", "1") == .simpleString("OK"))
+        let direct = try primary.direct()
+        try waitUntil("active expiry deletes the key", timeout: .seconds(10)) {
+            try direct.call("INFO", "stats").string?.contains("expired_keys:1\r") == true ? true : nil
+        }
+        #expect(try client.call("WAIT", "1", "2000") == .integer(1))
+        let expired = try await AdminService(backend: ProxyBackend(sidecar: primary.sidecar)).reconcile(mode: .fenced)
+        let differing = expired.slots.filter { $0.status != .match }
+        #expect(differing.map(\.slot) == [Int(HashSlot(key: "short").rawValue)], "\(expired.summary)")
+        #expect(differing.first?.reasons == [.expiry])
+        #expect(differing.first?.difference.bytesOut == -Int64(RESPEncoder.command(["UNLINK", "short"]).count))
     }
+
+    @Test("a replica that bypasses the sidecar, or one still loading its snapshot, is reported under replication", arguments: [8, 9])
+    func streamsNotOnTheLedgerAreNamed(major: Int) async throws {
+        let cluster = try LocalCluster(major: major)
+        defer { cluster.stop() }
+        let primary = try #require(try cluster.currentRoles()).primary
+        let admin = AdminService(backend: ProxyBackend(sidecar: primary.sidecar))
+
+        // A replica that attaches through the sidecar but does not acknowledge its snapshot yet: the
+        // node charges it for every write from now on and holds its stream back until it does.
+        let loading = try FakeReplica(port: primary.sidecarPort)
+        try waitUntil("the node counts the new replica", timeout: .seconds(10)) {
+            try primary.info(section: "replication")["connected_slaves"] == "2" ? true : nil
+        }
+        let client = try primary.viaSidecar()
+        try Self.writeMixedTraffic(through: client)
+        let behind = try await admin.reconcile(mode: .fenced)
+        #expect(behind.verdict == .difference)
+        #expect(behind.summary.unexplained == 0, "\(behind.slots.filter { $0.reasons.isEmpty })")
+        #expect(behind.slots.filter { $0.status != .match }.allSatisfy { $0.reasons == [.replication] && $0.difference.bytesIn == 0 })
+        #expect(behind.replication.linksThroughSidecar == 2)
+        let pending = try #require(behind.replication.behind.first?.pendingBytes)
+        #expect(pending > 0 && behind.replication.behind.count == 1, "\(behind.replication)")
+
+        // Once it acknowledges, its stream crosses the sidecar and everything matches again.
+        try loading.acknowledge()
+        let caughtUp = try await admin.reconcile(mode: .fenced)
+        #expect(caughtUp.verdict == .match, "\(caughtUp.summary) \(caughtUp.replication)")
+
+        // A replica straight at the node's port: the node charges it, the ledger cannot.
+        let bypassing = try FakeReplica(port: primary.nodePort)
+        try bypassing.acknowledge()
+        try waitUntil("the node counts the bypassing replica", timeout: .seconds(10)) {
+            try primary.info(section: "replication")["connected_slaves"] == "3" ? true : nil
+        }
+        #expect(try client.call("SET", "after", "bypass") == .simpleString("OK"))
+        let bypassed = try await admin.reconcile(mode: .fenced)
+        #expect(bypassed.replication.replicasOnNode == 3 && bypassed.replication.linksThroughSidecar == 2)
+        let differing = bypassed.slots.filter { $0.status != .match }
+        #expect(!differing.isEmpty && differing.allSatisfy { $0.reasons == [.replication] }, "\(differing)")
+        #expect(bypassed.summary.unexplained == 0)
+        loading.close()
+        bypassing.close()
+    }
+}
+
+/// A replica made by hand: the handshake, `PSYNC ? -1`, and (on `acknowledge`) `REPLCONF ACK`, which
+/// a diskless primary waits for before it streams commands. What the primary sends is never read: the
+/// socket's buffers hold it.
+private final class FakeReplica {
+    private let client: NodeClient
+
+    init(port: Int) throws {
+        client = try NodeClient(host: "127.0.0.1", port: port)
+        for step in [["REPLCONF", "listening-port", "1"], ["REPLCONF", "capa", "eof", "capa", "psync2"]] {
+            let reply = try client.call(step)
+            guard reply == .simpleString("OK") else { throw NodeClient.Failure("\(step) answered \(reply)") }
+        }
+        try client.send(RESPEncoder.command(["PSYNC", "?", "-1"]))
+    }
+
+    func acknowledge() throws { try client.send(RESPEncoder.command(["REPLCONF", "ACK", "0"])) }
+
+    func close() { client.close() }
 }

@@ -307,6 +307,43 @@ struct SessionAccountingTests {
         #expect(replication.bytesIn == UInt64(command("PSYNC", "?", "-1").utf8.count))
     }
 
+    @Test("a replica's link is charged per slot as the primary charges its stream, and its offset followed")
+    func replicationStreamPerSlot() {
+        let harness = Harness()
+        harness.send(command("PSYNC", "?", "-1"))
+        let mark = String(repeating: "m", count: 40)
+        let set = command("SET", "k", "v")
+        let transaction = command("MULTI") + command("SET", "{t}a", "1") + command("SET", "{t}b", "2") + command("EXEC")
+        let keyless = command("SELECT", "0") + command("PING") + command("REPLCONF", "GETACK", "*") + command("FLUSHALL")
+        let stream = "\n+FULLRESYNC \(String(repeating: "r", count: 40)) 100\r\n$EOF:\(mark)\r\nREDIS0011\(mark)" + set + transaction + keyless
+        let bytes = Array(stream.utf8)
+        // Every split point of the whole exchange.
+        for cut in [1, 50, 100, bytes.count - 3] {
+            let split = Harness()
+            split.send(command("PSYNC", "?", "-1"))
+            split.receive(String(decoding: bytes[..<cut], as: UTF8.self))
+            split.receive(String(decoding: bytes[cut...], as: UTF8.self))
+            #expect(split.node("k").bytesOut == UInt64(set.utf8.count), "cut at \(cut)")
+            #expect(split.node("{t}a").bytesOut == UInt64(transaction.utf8.count), "cut at \(cut)")
+        }
+        harness.receive(stream)
+        #expect(harness.node("k") == SlotCounters(commands: 0, bytesIn: 0, bytesOut: 27))
+        #expect(harness.node("{t}a") == SlotCounters(commands: 0, bytesIn: 0, bytesOut: 89))
+        #expect(harness.countersInUse.keys.sorted() == ["node 15891", "node 7629", "replication"])
+        #expect(harness.ledger.wire(.replication).bytesOut == UInt64(bytes.count))
+        let commandBytes = set.utf8.count + transaction.utf8.count + keyless.utf8.count
+        #expect(harness.core.replicationLink?.forwardedOffset == 100 + Int64(commandBytes))
+    }
+
+    @Test("a partial resync continues from the offset PSYNC asked for")
+    func replicationContinues() {
+        let harness = Harness()
+        harness.send(command("PSYNC", String(repeating: "r", count: 40), "5001"))
+        harness.receive("+CONTINUE \(String(repeating: "r", count: 40))\r\n" + command("INCR", "n"))
+        #expect(harness.core.replicationLink?.forwardedOffset == 5000 + Int64(command("INCR", "n").utf8.count))
+        #expect(harness.node("n").bytesOut == UInt64(command("INCR", "n").utf8.count))
+    }
+
     @Test("an answered CLUSTER SYNCSLOTS ESTABLISH makes the connection a one-way slot migration stream")
     func slotMigrationStream() {
         let harness = Harness()

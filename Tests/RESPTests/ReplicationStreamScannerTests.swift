@@ -9,7 +9,7 @@ struct ReplicationStreamScannerTests {
     /// near-misses of the mark inside), then commands.
     var disklessSync: [UInt8] {
         let payload = "REDIS0011" + String(mark.prefix(39)) + "x" + String(mark.prefix(5)) + "\u{0}\u{1}"
-        return Array("+FULLRESYNC \(String(repeating: "a", count: 40)) 100\r\n\n\n$EOF:\(mark)\r\n\(payload)\(mark)".utf8)
+        return Array("\n+FULLRESYNC \(String(repeating: "a", count: 40)) 100\r\n\n\n$EOF:\(mark)\r\n\(payload)\(mark)".utf8)
             + request("SET", "k", "v") + request("MULTI") + request("SET", "{t}a", "1") + request("EXEC") + request("PING")
     }
 
@@ -46,8 +46,8 @@ struct ReplicationStreamScannerTests {
         #expect(summary.slots[2] == .slot(HashSlot(key: "{t}a")))
         #expect(summary.slots[1] == .none)
         let answer = "+FULLRESYNC ".utf8.count + 40 + " 100\r\n".utf8.count
-        // Two keep-alives, the header, the payload (with its near-misses of the mark), the mark.
-        #expect(summary.snapshotBytes == 2 + "$EOF:\(mark)\r\n".utf8.count + "REDIS0011".utf8.count + 39 + 1 + 5 + 2 + 40)
+        // Three keep-alives, the header, the payload (with its near-misses of the mark), the mark.
+        #expect(summary.snapshotBytes == 3 + "$EOF:\(mark)\r\n".utf8.count + "REDIS0011".utf8.count + 39 + 1 + 5 + 2 + 40)
         #expect(answer + summary.snapshotBytes + summary.commandBytes == stream.count)
     }
 

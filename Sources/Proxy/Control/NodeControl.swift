@@ -99,38 +99,43 @@ public final class NodeControl: @unchecked Sendable {
         }
     }
 
-    /// `CLUSTER SLOT-STATS` over every slot and `CLUSTER NODES`, read in one `MULTI` so that no
-    /// owner change (which resets slots) falls between them: the counters belong to exactly these
-    /// owners. The counters come back as read, parsed later (see `slotStatsReply()`).
-    public func slotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners) {
-        try await run { try Self.readSlotStatsAndOwners($0) }
+    /// What one `MULTI` read of the node gives at a cut: `CLUSTER SLOT-STATS` over every slot (as read,
+    /// parsed later: see `slotStatsReply()`), `CLUSTER NODES` and `INFO replication`. Read together so
+    /// that no owner change (which resets slots) and no replication write falls between them: the
+    /// counters belong to exactly these owners and this replication offset.
+    public struct CutRead: Sendable {
+        public var stats: RawSlotStats
+        public var owners: SlotOwners
+        public var replication: ReplicationInfo
     }
 
-    /// `slotStatsAndOwners()` for start-up, before anything runs on the loop: blocks the caller.
+    public func readAtCut() async throws -> CutRead {
+        try await run { try Self.readAtCut($0) }
+    }
+
+    /// `readAtCut()` for start-up, before anything runs on the loop: blocks the caller.
     public func slotStatsAndOwnersNow() throws -> (stats: NodeSlotStats, owners: SlotOwners) {
-        let read = try queue.sync { try perform { try Self.readSlotStatsAndOwners($0) } }
+        let read = try queue.sync { try perform { try Self.readAtCut($0) } }
         return (try read.stats.parse(), read.owners)
     }
 
-    private static func readSlotStatsAndOwners(_ client: NodeClient) throws -> (stats: RawSlotStats, owners: SlotOwners) {
-            try client.send(
-                RESPEncoder.command(["MULTI"]) + RESPEncoder.command(["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"])
-                    + RESPEncoder.command(["CLUSTER", "NODES"]) + RESPEncoder.command(["EXEC"]))
-            for step in ["MULTI", "CLUSTER SLOT-STATS", "CLUSTER NODES"] {
-                let reply = try client.readValue()
-                guard reply == .simpleString(step == "MULTI" ? "OK" : "QUEUED") else {
-                    throw NodeClient.Failure("\(step) in MULTI: \(reply)")
-                }
+    private static func readAtCut(_ client: NodeClient) throws -> CutRead {
+        let steps = [["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"], ["CLUSTER", "NODES"], ["INFO", "replication"]]
+        try client.send(RESPEncoder.command(["MULTI"]) + steps.flatMap { RESPEncoder.command($0) } + RESPEncoder.command(["EXEC"]))
+        for step in [["MULTI"]] + steps {
+            let reply = try client.readValue()
+            guard reply == .simpleString(step == ["MULTI"] ? "OK" : "QUEUED") else {
+                throw NodeClient.Failure("\(step.joined(separator: " ")) in MULTI: \(reply)")
             }
-            let exec = try client.readFrameBytes()
-            return try Self.splitTransaction(exec)
+        }
+        return try splitTransaction(client.readFrameBytes())
     }
 
-    /// Splits the `EXEC` reply `*2 <slot-stats> <cluster-nodes>` without decoding the large first element.
-    private static func splitTransaction(_ exec: [UInt8]) throws -> (stats: RawSlotStats, owners: SlotOwners) {
-        let header: [UInt8] = Array("*2\r\n".utf8)
+    /// Splits the `EXEC` reply `*3 <slot-stats> <cluster-nodes> <info>` without decoding the large first element.
+    private static func splitTransaction(_ exec: [UInt8]) throws -> CutRead {
+        let header: [UInt8] = Array("*3\r\n".utf8)
         guard exec.starts(with: header) else {
-            throw NodeClient.Failure("EXEC of CLUSTER SLOT-STATS and CLUSTER NODES answered \(String(decoding: exec.prefix(80), as: UTF8.self))")
+            throw NodeClient.Failure("EXEC of the cut's reads answered \(String(decoding: exec.prefix(80), as: UTF8.self))")
         }
         var end = header.count
         var scanner = ReplyScanner()
@@ -142,10 +147,13 @@ public final class NodeControl: @unchecked Sendable {
         guard scanned, statsBytes.first != UInt8(ascii: "-") else {
             throw NodeClient.Failure("CLUSTER SLOT-STATS in MULTI: \(String(decoding: statsBytes.prefix(120), as: UTF8.self))")
         }
-        guard let (nodes, _) = try RESPValueDecoder.decode(exec[end...]), let text = nodes.string else {
+        guard let (nodes, used) = try RESPValueDecoder.decode(exec[end...]), let text = nodes.string else {
             throw NodeClient.Failure("CLUSTER NODES in MULTI gave no text")
         }
-        return (.bytes(statsBytes), try SlotOwners(clusterNodes: text))
+        guard let (info, _) = try RESPValueDecoder.decode(exec[(end + used)...]), let infoText = info.string else {
+            throw NodeClient.Failure("INFO replication in MULTI gave no text")
+        }
+        return CutRead(stats: .bytes(statsBytes), owners: try SlotOwners(clusterNodes: text), replication: ReplicationInfo(infoReplication: infoText))
     }
 
     /// The first element of the node's `ROLE` reply as the node names it (`master`, `slave`).

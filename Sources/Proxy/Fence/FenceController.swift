@@ -256,11 +256,17 @@ public actor FenceController {
             pollRoleNow()
         case .readNodeStats:
             let reset = resetNodeAtCut
-            Task {
-                let read = try? await control.slotStatsAndOwners()
-                var afterReset: (stats: RawSlotStats, owners: SlotOwners)?
+            let budget = fence.settings.drainTimeoutMilliseconds
+            Task { [server] in
+                let read = try? await control.readAtCut()
+                if let read {
+                    // What the node charged its replicas for must have crossed their links before the
+                    // ledger is cut (see ProxyServer.replicationLinks(reaching:timeoutMilliseconds:)).
+                    _ = await server.replicationLinks(reaching: read.replication.replicationOffset, timeoutMilliseconds: budget)
+                }
+                var afterReset: NodeControl.CutRead?
                 if reset, (try? await control.resetStatistics()) != nil {
-                    afterReset = try? await control.slotStatsAndOwners()
+                    afterReset = try? await control.readAtCut()
                 }
                 await self.statsRead(read, afterReset: afterReset)
             }
@@ -329,7 +335,7 @@ public actor FenceController {
         await handle(.drainFinished)
     }
 
-    private func statsRead(_ read: (stats: RawSlotStats, owners: SlotOwners)?, afterReset: (stats: RawSlotStats, owners: SlotOwners)?) async {
+    private func statsRead(_ read: NodeControl.CutRead?, afterReset: NodeControl.CutRead?) async {
         statsAtCut = try? read?.stats.parse()
         ownersAtCut = statsAtCut == nil ? nil : read?.owners
         statsAfterReset = try? afterReset?.stats.parse()

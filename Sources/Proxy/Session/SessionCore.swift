@@ -11,6 +11,11 @@ import RESP
 /// then the general way; replies also try the message lane for a pub/sub fan-out.
 public struct SessionCore: ~Copyable {
     private var requestScanner: RequestScanner
+    private let commands: CommandTable
+    /// For a replica's link (after `SYNC`/`PSYNC`): the stream the node sends down it, charged per slot.
+    private(set) var replicationLink: ReplicationLink?
+    /// `PSYNC`'s offset argument less one, when the link may continue a stream (`+CONTINUE`).
+    private var psyncContinueAfter: Int64?
     private var replyScanner: ReplyScanner
     private(set) var accounting: SessionAccounting
     let ledger: LedgerShard
@@ -40,6 +45,7 @@ public struct SessionCore: ~Copyable {
 
     public init(commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true) {
         requestScanner = RequestScanner(commands: commands)
+        self.commands = commands
         replyScanner = ReplyScanner()
         accounting = SessionAccounting(rules: rules)
         self.ledger = ledger
@@ -153,7 +159,11 @@ public struct SessionCore: ~Copyable {
         let start = offset
         switch requestScanner.next(in: bytes, at: &offset) {
         case .complete(let request):
+            let whole = partialRequestBytes == 0
             partialRequestBytes = 0
+            if case .replicationHandshake = request.effect, whole {
+                psyncContinueAfter = Self.psyncOffset(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])).map { $0 - 1 }
+            }
             if commandsAwaitRoleCheck && !scanningAfterRoleCheck && request.mayPropagate {
                 commandAwaitingRoleCheck = CommandAwaitingRoleCheck(
                     request: request, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[start...])), scanned: offset - start,
@@ -221,7 +231,22 @@ public struct SessionCore: ~Copyable {
         return (waiting.bytes, outcome)
     }
 
+    /// The offset argument of `PSYNC <replid> <offset>` (nil for `SYNC` or anything else).
+    private static func psyncOffset(_ request: UnsafeRawBufferPointer) -> Int64? {
+        guard let (value, _) = try? RESPValueDecoder.decode(Array(request)[...]), let arguments = value.array, arguments.count == 3,
+            arguments[0].string?.lowercased() == "psync"
+        else { return nil }
+        return arguments[2].string.flatMap { Int64($0) }
+    }
+
     // MARK: replies
+
+    /// Charges the stream the node sends down a replica's link (see ``ReplicationLink``).
+    @inline(never)
+    private mutating func followReplicationLink(_ bytes: UnsafeRawBufferPointer) {
+        if replicationLink == nil { replicationLink = ReplicationLink(commands: commands, continueAfter: psyncContinueAfter) }
+        _ = replicationLink?.streamRead(bytes, ledger: ledger)
+    }
 
     /// Scans and accounts `bytes` from the node. Inlined like `clientRead`.
     @inline(__always)
@@ -231,6 +256,7 @@ public struct SessionCore: ~Copyable {
             return outcome
         } else if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count)
+            if accounting.pipeBucket == .replication { followReplicationLink(bytes) }
         } else if accounting.repliesUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else {
@@ -266,6 +292,7 @@ public struct SessionCore: ~Copyable {
     private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout Events) -> Bool {
         if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
+            if accounting.pipeBucket == .replication { followReplicationLink(UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
             return false
         }
         let start = offset

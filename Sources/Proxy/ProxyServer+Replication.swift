@@ -1,0 +1,38 @@
+import Accounting
+
+extension ProxyServer {
+    /// A replica's link through this sidecar, as the primary's stream crosses it.
+    public struct ReplicationLinkStatus: Sendable, Equatable, Codable {
+        public var connection: UInt64
+        /// The primary's replication offset up to which the stream was forwarded (nil until the link
+        /// said where its stream starts).
+        public var forwardedOffset: Int64?
+
+        /// Bytes the node has put into its stream (and charged) that have not crossed this link yet.
+        public func pendingBytes(primaryOffset: Int64) -> Int64? {
+            forwardedOffset.map { max(0, primaryOffset - $0) }
+        }
+    }
+
+    /// Every replica link through the sidecar, by connection id.
+    public func replicationLinks() async -> [ReplicationLinkStatus] {
+        await eachWorker { await $0.replicationLinks() }.flatMap { $0 }.sorted { $0.connection < $1.connection }
+    }
+
+    /// Waits until every replica link has forwarded the stream up to `primaryOffset` (what the node
+    /// charged by the time it was read), or `timeoutMilliseconds` pass; returns the links as they
+    /// stand then. The node charges a replica for its stream when it writes it into its buffer,
+    /// the ledger when it crosses the link: under a fence nothing new is written (clients are paused),
+    /// so the links catch up within the time a write takes. Polls every millisecond: it runs only
+    /// inside a fence, and a link's progress is not an event the loop reports.
+    public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ReplicationLinkStatus] {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(max(0, timeoutMilliseconds))
+        while true {
+            let links = await replicationLinks()
+            let behind = links.contains { ($0.pendingBytes(primaryOffset: primaryOffset) ?? 1) > 0 }
+            if !behind || clock.now >= deadline { return links }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+    }
+}

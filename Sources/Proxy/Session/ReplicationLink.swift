@@ -1,0 +1,89 @@
+import Accounting
+import RESP
+
+/// The primary's side of one replica's link through the sidecar: reads the stream the node sends
+/// down it and charges each command to its slot in the node view, as the primary charges its
+/// replication stream (docs/accounting.md §3.2, measured on 8.1 and 9.1):
+///
+/// - every chunk fed to the replication buffer is charged `len × replicas` to the slot of the command
+///   being executed, so each link through the sidecar adds the command's stream bytes once;
+/// - a keyless command (`SELECT`, which the node adds and subtracts, `PING`, `REPLCONF GETACK`,
+///   `FLUSHALL`) is charged to no slot;
+/// - a `MULTI` … `EXEC` wrapper is charged to the slot of the transaction's commands;
+/// - not followed: a key deleted by active expiry streams an `UNLINK`/`DEL` that the node does not
+///   charge (no command caused it), and a script without `#!` streams writes it does not charge; both
+///   look like any other command here. Slots where the stream carried a lone delete are marked
+///   (``SlotMark/replicatedDelete``) so that the reconciliation can name expiry; scripts are marked
+///   where they ran.
+struct ReplicationLink {
+    private var scanner: ReplicationStreamScanner
+    /// The primary's replication offset up to which the stream was forwarded down the link (what the
+    /// replica's offset becomes once it read it): known from `+FULLRESYNC`, or from the offset the
+    /// replica asked `PSYNC` to continue from. Compared with `master_repl_offset` to tell whether
+    /// everything the node charged has crossed.
+    private(set) var forwardedOffset: Int64?
+    /// For `+CONTINUE`: the offset the stream resumes after (`PSYNC`'s offset argument less one).
+    private let continueAfter: Int64?
+    /// An open `MULTI`: its bytes, waiting for the slot of the first keyed command inside.
+    private var transaction: (wrapperBytes: Int, slot: HashSlot?)?
+    private(set) var violation: ProtocolViolation?
+    /// `DEL` and `UNLINK` in the command table.
+    private let del: CommandIdentity
+    private let unlink: CommandIdentity
+
+    init(commands: CommandTable, continueAfter: Int64?) {
+        scanner = ReplicationStreamScanner(commands: commands)
+        self.continueAfter = continueAfter
+        del = commands.lookup("del")
+        unlink = commands.lookup("unlink")
+    }
+
+    /// Whether the snapshot is behind and the link carries commands.
+    var streamsCommands: Bool { scanner.streamsCommands }
+
+    /// Scans bytes the node sent down the link; false when they stopped being a replication stream
+    /// (the rest of the link is not charged).
+    mutating func streamRead(_ bytes: UnsafeRawBufferPointer, ledger: LedgerShard) -> Bool {
+        guard violation == nil else { return false }
+        var position = 0
+        while position < bytes.count {
+            switch scanner.next(in: bytes, at: &position) {
+            case .complete(.fullResync(let start)): forwardedOffset = start
+            case .complete(.partialResync): forwardedOffset = continueAfter
+            case .complete(.snapshot): break
+            case .complete(.command(let request)): charge(request, ledger: ledger)
+            case .incomplete: return true
+            case .malformed(let problem):
+                violation = problem
+                return false
+            }
+        }
+        return true
+    }
+
+    private mutating func charge(_ request: ScannedRequest, ledger: LedgerShard) {
+        forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
+        let slot: HashSlot? = if case .known = request.command, request.arityIsValid, case .slot(let slot) = request.keys { slot } else { nil }
+        if var open = transaction {
+            if case .exec = request.effect {
+                transaction = nil
+                if let slot = open.slot {
+                    ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: open.wrapperBytes + request.wireBytes)
+                }
+                return
+            }
+            if let slot {
+                if open.slot == nil { open.slot = slot }
+                transaction = open
+                ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: request.wireBytes)
+            }
+            return
+        }
+        if case .multi = request.effect {
+            transaction = (request.wireBytes, nil)
+        } else if let slot {
+            ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: request.wireBytes)
+            if request.command == del || request.command == unlink { ledger.mark(.replicatedDelete, slot: slot) }
+        }
+    }
+}
