@@ -29,6 +29,10 @@ public struct ProxyConfiguration: Sendable {
     /// For benchmarks only: forward bytes without parsing or accounting them (the ledger stays
     /// empty and the fence sees no commands), to measure what parsing costs on the same loop code.
     public var passthrough = false
+    /// Read each replica link's stream and charge it per slot, as the node charges it (see
+    /// `ReplicationLink`); false passes it through as opaque bytes in the `replication` bucket, and a
+    /// primary with replicas then reconciles `difference … replication`. For benchmarks of that cost.
+    public var readsReplicationStreams = true
 
     public init(
         listenHost: String = "127.0.0.1", listenPort: Int = 7000,

@@ -58,7 +58,7 @@ final class ProxySession: TCPStreamDelegate {
         self.client = client
         self.core = SessionCore(
             commands: worker.node.commands, rules: NodeCountingRules(version: worker.node.version), ledger: worker.ledger,
-            passthrough: worker.configuration.passthrough)
+            passthrough: worker.configuration.passthrough, readsReplicationStreams: worker.configuration.readsReplicationStreams)
     }
 
     /// Connects to the node; the client is read only once that connection is up.

@@ -74,6 +74,8 @@ struct SlotwardenConfig {
                 config.proxy.workers = try reader.int(value, key, in: 1...64)
             case "passthrough":
                 config.proxy.passthrough = try reader.bool(value, key)
+            case "replication_streams":
+                config.proxy.readsReplicationStreams = try reader.choice(value, key, ["per_slot", "opaque"]) == "per_slot"
             case "read_buffer_bytes":
                 config.proxy.readBufferBytes = try reader.int(value, key, in: 4096...(16 << 20))
             case "commands":

@@ -31,6 +31,7 @@ struct CommandLineTests {
             ("backpressure:\n  high_watermark_bytes: lots\n", ":2:25: backpressure.high_watermark_bytes: expected an integer"),
             ("backpressure:\n  high_watermark_bytes: 4096\n  low_watermark_bytes: 8192\n", ":3:24: backpressure.low_watermark_bytes (8192) must be below high_watermark_bytes (4096)"),
             ("logging:\n  level: loud\n", ":2:10: logging.level: expected one of"),
+            ("replication_streams: parsed\n", ":1:22: replication_streams: expected one of per_slot, opaque, got 'parsed'"),
             ("listen: [unclosed\n", ":2:1: invalid YAML: while parsing a flow sequence"),
         ])
     func badConfig(text: String, expected: String) async throws {

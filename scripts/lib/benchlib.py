@@ -178,7 +178,8 @@ def start_valkey(valkey: str, workdir: str, cpu: int | None = None,
 
 def write_slotwarden_config(path: str, listen: int, node: int, admin: int, *,
                             max_clients: int | None = None, passthrough: bool | None = None,
-                            role_poll_interval_ms: int | None = None, header: str = "") -> None:
+                            role_poll_interval_ms: int | None = None, replication_streams: str | None = None,
+                            header: str = "") -> None:
     """The keys are documented in config/slotwarden.yaml; those left None keep their defaults."""
     lines = [header] if header else []
     lines += [f'listen: "127.0.0.1:{listen}"', f'node: "127.0.0.1:{node}"']
@@ -186,6 +187,8 @@ def write_slotwarden_config(path: str, listen: int, node: int, admin: int, *,
         lines.append(f"max_clients: {max_clients}")
     if passthrough is not None:
         lines.append(f"passthrough: {'true' if passthrough else 'false'}")
+    if replication_streams is not None:
+        lines.append(f"replication_streams: {replication_streams}")
     lines += ["logging:", "  level: warning", "admin:", f'  listen: "127.0.0.1:{admin}"']
     if role_poll_interval_ms is not None:
         lines += ["fence:", f"  role_poll_interval_ms: {role_poll_interval_ms}"]

@@ -16,6 +16,7 @@ public struct SessionCore: ~Copyable {
     private(set) var replicationLink: ReplicationLink?
     /// `PSYNC`'s offset argument less one, when the link may continue a stream (`+CONTINUE`).
     private var psyncContinueAfter: Int64?
+    private let readsReplicationStreams: Bool
     private var replyScanner: ReplyScanner
     private(set) var accounting: SessionAccounting
     let ledger: LedgerShard
@@ -43,7 +44,11 @@ public struct SessionCore: ~Copyable {
     /// Set while the rest of a released chunk is scanned: its role check already passed.
     private var scanningAfterRoleCheck = false
 
-    public init(commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true) {
+    public init(
+        commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true,
+        readsReplicationStreams: Bool = true
+    ) {
+        self.readsReplicationStreams = readsReplicationStreams
         requestScanner = RequestScanner(commands: commands)
         self.commands = commands
         replyScanner = ReplyScanner()
@@ -256,7 +261,7 @@ public struct SessionCore: ~Copyable {
             return outcome
         } else if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count)
-            if accounting.pipeBucket == .replication { followReplicationLink(bytes) }
+            if accounting.pipeBucket == .replication && readsReplicationStreams { followReplicationLink(bytes) }
         } else if accounting.repliesUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else {
@@ -292,7 +297,9 @@ public struct SessionCore: ~Copyable {
     private mutating func scanReplyGenerally(_ bytes: UnsafeRawBufferPointer, at offset: inout Int, into outcome: inout Events) -> Bool {
         if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
-            if accounting.pipeBucket == .replication { followReplicationLink(UnsafeRawBufferPointer(rebasing: bytes[offset...])) }
+            if accounting.pipeBucket == .replication && readsReplicationStreams {
+                followReplicationLink(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            }
             return false
         }
         let start = offset
