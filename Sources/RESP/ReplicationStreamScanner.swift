@@ -54,6 +54,14 @@ public struct ReplicationStreamScanner {
         if case .commands = phase { true } else { false }
     }
 
+    /// The plain lane of the command stream (most propagated commands: a whole ordinary command, see
+    /// `RequestScanner.nextPlain`), nil with nothing changed otherwise: then `next(in:at:)` takes it.
+    @inline(__always)
+    public mutating func nextPlainCommand(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> PlainRequest? {
+        guard case .commands = phase else { return nil }
+        return commands.nextPlain(in: bytes, at: &offset)
+    }
+
     /// Scans from `offset`; `.complete` moves `offset` past the item; `.incomplete` consumed
     /// everything (the next chunk goes on at offset 0); `.malformed` stays.
     public mutating func next(in bytes: UnsafeRawBufferPointer, at offset: inout Int) -> ScanResult<Item> {

@@ -47,6 +47,11 @@ struct ReplicationLink {
         guard violation == nil else { return false }
         var position = 0
         while position < bytes.count {
+            if let plain = scanner.nextPlainCommand(in: bytes, at: &position) {
+                let slot: HashSlot? = if plain.arityIsValid, case .slot(let slot) = plain.keys { slot } else { nil }
+                charge(wireBytes: plain.wireBytes, slot: slot, command: .known(plain.entryIndex), ledger: ledger)
+                continue
+            }
             switch scanner.next(in: bytes, at: &position) {
             case .complete(.fullResync(let start)): forwardedOffset = start
             case .complete(.partialResync): forwardedOffset = continueAfter
@@ -61,29 +66,36 @@ struct ReplicationLink {
         return true
     }
 
+    /// A command the general lane took: `MULTI` and `EXEC` frame a transaction; the rest is charged
+    /// like a plain one.
     private mutating func charge(_ request: ScannedRequest, ledger: LedgerShard) {
-        forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
-        let slot: HashSlot? = if case .known = request.command, request.arityIsValid, case .slot(let slot) = request.keys { slot } else { nil }
-        if var open = transaction {
-            if case .exec = request.effect {
-                transaction = nil
-                if let slot = open.slot {
-                    ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: open.wrapperBytes + request.wireBytes)
-                }
-                return
-            }
-            if let slot {
-                if open.slot == nil { open.slot = slot }
-                transaction = open
-                ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: request.wireBytes)
-            }
-            return
-        }
-        if case .multi = request.effect {
+        switch request.effect {
+        case .multi where transaction == nil:
+            forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
             transaction = (request.wireBytes, nil)
-        } else if let slot {
-            ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: request.wireBytes)
-            if request.command == del || request.command == unlink { ledger.mark(.replicatedDelete, slot: slot) }
+        case .exec where transaction != nil:
+            forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
+            if let open = transaction, let slot = open.slot {
+                ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: open.wrapperBytes + request.wireBytes)
+            }
+            transaction = nil
+        default:
+            let slot: HashSlot? = if case .known = request.command, request.arityIsValid, case .slot(let slot) = request.keys { slot } else { nil }
+            charge(wireBytes: request.wireBytes, slot: slot, command: request.command, ledger: ledger)
+        }
+    }
+
+    /// Charges one command of `wireBytes` to `slot` (none: keyless, charged nowhere), inside the open
+    /// transaction if there is one.
+    @inline(__always)
+    private mutating func charge(wireBytes: Int, slot: HashSlot?, command: CommandIdentity, ledger: LedgerShard) {
+        forwardedOffset = forwardedOffset.map { $0 + Int64(wireBytes) }
+        guard let slot else { return }
+        ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: wireBytes)
+        if transaction != nil {
+            if transaction?.slot == nil { transaction?.slot = slot }
+        } else if command == del || command == unlink {
+            ledger.mark(.replicatedDelete, slot: slot)
         }
     }
 }
