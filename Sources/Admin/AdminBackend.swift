@@ -46,6 +46,9 @@ public protocol AdminBackend: Sendable {
     func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool
     /// The slot cuts kept in memory; nil without a fence.
     func slotCuts() async -> SlotCutHistory?
+    /// For each replica link through the sidecar: what its replica counts as bytes in, per slot, up to
+    /// the stream offset `offset` (everything forwarded when nil).
+    func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport]
 }
 
 /// What `/metrics` shows of the failover fence.
@@ -81,6 +84,7 @@ extension AdminBackend {
     public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] { [] }
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
     public func slotCuts() async -> SlotCutHistory? { nil }
+    public func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] { [] }
 }
 
 /// The real backend: a running ``ProxyServer`` and its node.
@@ -155,6 +159,10 @@ public struct ProxyBackend: AdminBackend {
     }
 
     public func slotCuts() async -> SlotCutHistory? { await fence?.slotCuts }
+
+    public func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] {
+        await server.replicaViews(upTo: offset)
+    }
     public func nodeRole() async throws -> String { try await node.role() }
     public func nodeReplicas() async throws -> Int { try await node.replication().connectedReplicas }
 }

@@ -1,5 +1,6 @@
 import Accounting
 import Hummingbird
+import Proxy
 
 /// `GET /v1/cuts`.
 public struct SlotCutList: Sendable, Codable, Equatable {
@@ -10,7 +11,17 @@ public struct SlotCutList: Sendable, Codable, Equatable {
     public var cuts: [SlotCut]
 }
 
+/// `GET /v1/replication/links`.
+public struct ReplicaViewList: Sendable, Codable, Equatable {
+    public var links: [ProxyServer.ReplicaViewReport]
+}
+
 extension AdminService {
+    func replicaViews(_ query: QueryReader) async throws -> ReplicaViewList {
+        let offset = try query.int("offset", default: -1, in: -1...Int.max)
+        return ReplicaViewList(links: await backend.replicaViews(upTo: offset < 0 ? nil : Int64(offset)))
+    }
+
     func slotCuts(_ query: QueryReader) async throws -> SlotCutList {
         let after = try query.int("after", default: 0, in: 0...Int.max)
         let limit = try query.int("limit", default: 100, in: 1...10_000)

@@ -14,6 +14,34 @@ extension ProxyServer {
         }
     }
 
+    /// What the replica at the end of a link will count as bytes in, per slot, for the stream
+    /// forwarded to it (see `ReplicaView`).
+    public struct ReplicaViewReport: Sendable, Equatable, Codable {
+        public struct Slot: Sendable, Equatable, Codable {
+            public var slot: Int
+            public var bytesIn: UInt64
+
+            public init(slot: Int, bytesIn: UInt64) {
+                self.slot = slot
+                self.bytesIn = bytesIn
+            }
+        }
+
+        public var connection: UInt64
+        public var forwardedOffset: Int64?
+        /// The stream offset the counts stop at (nil: everything forwarded).
+        public var upToOffset: Int64?
+        /// False when the link no longer remembers the charges beyond `upToOffset` (`slots` is empty then).
+        public var complete: Bool
+        /// Slots with bytes, ascending.
+        public var slots: [Slot]
+    }
+
+    /// Every replica link's view, up to the stream offset `offset` when given.
+    public func replicaViews(upTo offset: Int64? = nil) async -> [ReplicaViewReport] {
+        await eachWorker { await $0.replicaViews(upTo: offset) }.flatMap { $0 }.sorted { $0.connection < $1.connection }
+    }
+
     /// Every replica link through the sidecar, by connection id.
     public func replicationLinks() async -> [ReplicationLinkStatus] {
         await eachWorker { await $0.replicationLinks() }.flatMap { $0 }.sorted { $0.connection < $1.connection }

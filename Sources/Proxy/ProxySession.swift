@@ -189,6 +189,16 @@ final class ProxySession: TCPStreamDelegate {
 
     /// Commands forwarded and still waiting for their replies.
     var inFlightCount: Int { core.inFlightCount }
+    /// For a replica's link: what the replica will count of the stream forwarded to it, per slot, up
+    /// to `offset` (everything forwarded when nil).
+    func replicaView(upTo offset: Int64?) -> ProxyServer.ReplicaViewReport? {
+        guard let link = core.replicationLink else { return nil }
+        let counts = offset.map { link.replicaView.counts(upTo: $0) } ?? link.replicaView.bytesIn
+        return ProxyServer.ReplicaViewReport(
+            connection: id, forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
+            slots: (counts ?? []).enumerated().compactMap { $0.element == 0 ? nil : .init(slot: $0.offset, bytesIn: $0.element) })
+    }
+
     /// For a replica's link: how far the stream was forwarded down it (nil offset until known).
     var replicationLink: ProxyServer.ReplicationLinkStatus? {
         core.replicationLink.map { ProxyServer.ReplicationLinkStatus(connection: id, forwardedOffset: $0.forwardedOffset) }

@@ -140,6 +140,10 @@ final class ProxyWorker: @unchecked Sendable {
         await onLoop(orIfStopped: 0) { self.inFlightTotal }
     }
 
+    func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] {
+        await onLoop(orIfStopped: []) { self.sessions.values.compactMap { $0.replicaView(upTo: offset) } }
+    }
+
     func replicationLinks() async -> [ProxyServer.ReplicationLinkStatus] {
         await onLoop(orIfStopped: []) { self.sessions.values.compactMap(\.replicationLink) }
     }

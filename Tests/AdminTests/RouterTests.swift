@@ -503,7 +503,8 @@ import Testing
         #expect(
             schema.operations == [
                 "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
-                "GET /v1/ledger/top", "GET /v1/reconcile", "POST /v1/epochs", "POST /v1/fence/pause", "POST /v1/fence/resume",
+                "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links", "POST /v1/epochs", "POST /v1/fence/pause",
+                "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in
             for operation in schema.operations {

@@ -57,6 +57,38 @@ struct ReplicaReconcileTests {
         #expect(differing.first?.difference.bytesOut == -Int64(RESPEncoder.command(["UNLINK", "short"]).count))
     }
 
+    @Test("the primary's sidecar knows what its replica counts as bytes in, slot by slot, up to the replica's offset", arguments: [8, 9])
+    func replicaViewEqualsTheReplicasCounters(major: Int) async throws {
+        let cluster = try LocalCluster(major: major)
+        defer { cluster.stop() }
+        let roles = try #require(try cluster.currentRoles())
+        let client = try roles.primary.viaSidecar()
+        try Self.writeMixedTraffic(through: client)
+        // Two transactions (8.x and 9.x count them differently), and a key deleted by active expiry
+        // (the replica counts the UNLINK, the primary does not charge it).
+        for _ in 0..<2 {
+            #expect(try client.call("MULTI") == .simpleString("OK"))
+            _ = try client.call("SET", "{x}a", "1")
+            _ = try client.call("LPUSH", "{x}b", "2")
+            #expect(try client.call("EXEC").array?.count == 2)
+        }
+        #expect(try client.call("SET", "short", "v", "PX", "1") == .simpleString("OK"))
+        try waitUntil("active expiry deletes the key", timeout: .seconds(10)) {
+            try roles.primary.direct().call("INFO", "stats").string?.contains("expired_keys:1\r") == true ? true : nil
+        }
+        #expect(try client.call("WAIT", "1", "2000") == .integer(1))
+
+        let replication = try roles.replica.info(section: "replication")
+        let processed = try #require(replication["slave_repl_offset"].flatMap { Int64($0) })
+        let counted = try NodeSlotStats(reply: roles.replica.direct().call("CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"))
+        let views = await roles.primary.server.replicaViews(upTo: processed)
+        let view = try #require(views.first)
+        #expect(views.count == 1 && view.complete)
+        let expected = counted.rows.filter { $0.networkBytesIn > 0 }.map { ProxyServer.ReplicaViewReport.Slot(slot: Int($0.slot.rawValue), bytesIn: $0.networkBytesIn) }
+        #expect(view.slots == expected, "replica \(roles.replica.name) at offset \(processed)")
+        #expect(view.slots.count > 20)
+    }
+
     @Test("a replica that bypasses the sidecar, or one still loading its snapshot, is reported under replication", arguments: [8, 9])
     func streamsNotOnTheLedgerAreNamed(major: Int) async throws {
         let cluster = try LocalCluster(major: major)

@@ -27,12 +27,17 @@ struct ReplicationLink {
     /// An open `MULTI`: its bytes, waiting for the slot of the first keyed command inside.
     private var transaction: (wrapperBytes: Int, slot: HashSlot?)?
     private(set) var violation: ProtocolViolation?
+    /// What the replica will count of the stream (its `network-bytes-in`), per slot.
+    private(set) var replicaView: ReplicaView
     /// `DEL` and `UNLINK` in the command table.
     private let del: CommandIdentity
     private let unlink: CommandIdentity
 
-    init(commands: CommandTable, continueAfter: Int64?) {
+    /// `replicaCountsWholeTransaction`: the replica's version counts a replicated transaction's
+    /// commands (9.x), not only its `MULTI` and `EXEC` (8.x).
+    init(commands: CommandTable, continueAfter: Int64?, replicaCountsWholeTransaction: Bool) {
         scanner = ReplicationStreamScanner(commands: commands)
+        replicaView = ReplicaView(countsWholeTransaction: replicaCountsWholeTransaction)
         self.continueAfter = continueAfter
         del = commands.lookup("del")
         unlink = commands.lookup("unlink")
@@ -73,12 +78,14 @@ struct ReplicationLink {
         case .multi where transaction == nil:
             forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
             transaction = (request.wireBytes, nil)
+            replicaView.multi(wireBytes: request.wireBytes)
         case .exec where transaction != nil:
             forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
             if let open = transaction, let slot = open.slot {
                 ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: open.wrapperBytes + request.wireBytes)
             }
             transaction = nil
+            replicaView.exec(wireBytes: request.wireBytes, endOffset: forwardedOffset)
         default:
             let slot: HashSlot? = if case .known = request.command, request.arityIsValid, case .slot(let slot) = request.keys { slot } else { nil }
             charge(wireBytes: request.wireBytes, slot: slot, command: request.command, ledger: ledger)
@@ -90,6 +97,7 @@ struct ReplicationLink {
     @inline(__always)
     private mutating func charge(wireBytes: Int, slot: HashSlot?, command: CommandIdentity, ledger: LedgerShard) {
         forwardedOffset = forwardedOffset.map { $0 + Int64(wireBytes) }
+        replicaView.command(wireBytes: wireBytes, slot: slot, endOffset: forwardedOffset)
         guard let slot else { return }
         ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: wireBytes)
         if transaction != nil {

@@ -249,7 +249,11 @@ public struct SessionCore: ~Copyable {
     /// Charges the stream the node sends down a replica's link (see ``ReplicationLink``).
     @inline(never)
     private mutating func followReplicationLink(_ bytes: UnsafeRawBufferPointer) {
-        if replicationLink == nil { replicationLink = ReplicationLink(commands: commands, continueAfter: psyncContinueAfter) }
+        if replicationLink == nil {
+            replicationLink = ReplicationLink(
+                commands: commands, continueAfter: psyncContinueAfter,
+                replicaCountsWholeTransaction: accounting.rules.version.major >= 9)
+        }
         _ = replicationLink?.streamRead(bytes, ledger: ledger)
     }
 
