@@ -28,6 +28,10 @@ extension ProxyServer {
         }
 
         public var connection: UInt64
+        /// The replica as its primary's `INFO replication` names it: the link's peer address and the
+        /// port it announced (`REPLCONF listening-port`).
+        public var replicaHost: String?
+        public var replicaListeningPort: Int?
         public var forwardedOffset: Int64?
         /// The stream offset the counts stop at (nil: everything forwarded).
         public var upToOffset: Int64?

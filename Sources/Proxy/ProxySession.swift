@@ -195,7 +195,8 @@ final class ProxySession: TCPStreamDelegate {
         guard let link = core.replicationLink else { return nil }
         let counts = offset.map { link.replicaView.counts(upTo: $0) } ?? link.replicaView.bytesIn
         return ProxyServer.ReplicaViewReport(
-            connection: id, forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
+            connection: id, replicaHost: client.peerAddress?.ip, replicaListeningPort: core.replicaListeningPort,
+            forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
             slots: (counts ?? []).enumerated().compactMap { $0.element == 0 ? nil : .init(slot: $0.offset, bytesIn: $0.element) })
     }
 

@@ -30,7 +30,7 @@ public struct CommandTable: Sendable {
         case none, multi, exec, discard
         case subscribe, psubscribe, ssubscribe, unsubscribe, punsubscribe, sunsubscribe
         case hello, reset, quit, monitor, clientReply, replicationHandshake
-        case evalBody, evalSHA, function, resetStat, roleChange, slotOwnership, slotMigrationHandshake
+        case evalBody, evalSHA, function, resetStat, roleChange, slotOwnership, slotMigrationHandshake, replicaConfiguration
 
         init(name: String) {
             switch name {
@@ -59,6 +59,7 @@ public struct CommandTable: Sendable {
                 "cluster|delslotsrange", "cluster|flushslots":
                 self = .slotOwnership
             case "cluster|syncslots": self = .slotMigrationHandshake
+            case "replconf": self = .replicaConfiguration
             default: self = .none
             }
         }

@@ -312,6 +312,7 @@ struct RequestClassifier {
         case .roleChange: return .roleChange
         case .slotOwnership: return .slotOwnership
         case .slotMigrationHandshake: return .slotMigrationHandshake
+        case .replicaConfiguration: return .replicaConfiguration
         }
     }
 }

@@ -145,6 +145,9 @@ public enum CommandEffect: Equatable, Sendable {
     /// CLUSTER SYNCSLOTS (`ESTABLISH`, from a Valkey 9 node that migrates slots to this one): once the
     /// node answers it, the connection carries a one-way migration stream in both directions.
     case slotMigrationHandshake
+    /// REPLCONF: a replica's handshake (`listening-port`, `capa`, …) and acknowledgements; otherwise
+    /// an ordinary command.
+    case replicaConfiguration
 }
 
 public enum PubSubKind: Equatable, Sendable { case classic, pattern, sharded }

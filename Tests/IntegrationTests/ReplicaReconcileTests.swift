@@ -84,6 +84,10 @@ struct ReplicaReconcileTests {
         let views = await roles.primary.server.replicaViews(upTo: processed)
         let view = try #require(views.first)
         #expect(views.count == 1 && view.complete)
+        // The link names its replica as the primary's INFO replication does.
+        let listed = try roles.primary.info(section: "replication")["slave0"] ?? ""
+        #expect(view.replicaHost.map { listed.contains("ip=\($0),") } == true, "\(listed) vs \(view)")
+        #expect(view.replicaListeningPort.map { listed.contains("port=\($0),") } == true, "\(listed) vs \(view)")
         let expected = counted.rows.filter { $0.networkBytesIn > 0 }.map { ProxyServer.ReplicaViewReport.Slot(slot: Int($0.slot.rawValue), bytesIn: $0.networkBytesIn) }
         #expect(view.slots == expected, "replica \(roles.replica.name) at offset \(processed)")
         #expect(view.slots.count > 20)

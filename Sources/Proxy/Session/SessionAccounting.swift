@@ -110,7 +110,7 @@ struct SessionAccounting: ~Copyable {
             requestsArePipe = true
         case .slotMigrationHandshake:
             command.kind = .slotMigration
-        case .ordinary, .quit, .resetStat, .roleChange, .slotOwnership, .clientReply:
+        case .ordinary, .quit, .resetStat, .roleChange, .slotOwnership, .replicaConfiguration, .clientReply:
             break
         }
 

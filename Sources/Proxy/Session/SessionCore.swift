@@ -16,6 +16,9 @@ public struct SessionCore: ~Copyable {
     private(set) var replicationLink: ReplicationLink?
     /// `PSYNC`'s offset argument less one, when the link may continue a stream (`+CONTINUE`).
     private var psyncContinueAfter: Int64?
+    /// The port a replica announced with `REPLCONF listening-port`: with its address, what names the
+    /// replica at the other end of this link (its node's `INFO replication` lists it so).
+    private(set) var replicaListeningPort: Int?
     private let readsReplicationStreams: Bool
     private var replyScanner: ReplyScanner
     private(set) var accounting: SessionAccounting
@@ -166,8 +169,14 @@ public struct SessionCore: ~Copyable {
         case .complete(let request):
             let whole = partialRequestBytes == 0
             partialRequestBytes = 0
-            if case .replicationHandshake = request.effect, whole {
-                psyncContinueAfter = Self.psyncOffset(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])).map { $0 - 1 }
+            if whole {
+                switch request.effect {
+                case .replicationHandshake:
+                    psyncContinueAfter = Self.psyncOffset(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])).map { $0 - 1 }
+                case .replicaConfiguration:
+                    if let port = Self.listeningPort(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])) { replicaListeningPort = port }
+                default: break
+                }
             }
             if commandsAwaitRoleCheck && !scanningAfterRoleCheck && request.mayPropagate {
                 commandAwaitingRoleCheck = CommandAwaitingRoleCheck(
@@ -238,10 +247,22 @@ public struct SessionCore: ~Copyable {
 
     /// The offset argument of `PSYNC <replid> <offset>` (nil for `SYNC` or anything else).
     private static func psyncOffset(_ request: UnsafeRawBufferPointer) -> Int64? {
-        guard let (value, _) = try? RESPValueDecoder.decode(Array(request)[...]), let arguments = value.array, arguments.count == 3,
-            arguments[0].string?.lowercased() == "psync"
-        else { return nil }
-        return arguments[2].string.flatMap { Int64($0) }
+        guard let arguments = arguments(of: request), arguments.count == 3, arguments[0].lowercased() == "psync" else { return nil }
+        return Int64(arguments[2])
+    }
+
+    /// The port of `REPLCONF listening-port <port>` (nil for any other `REPLCONF`).
+    private static func listeningPort(_ request: UnsafeRawBufferPointer) -> Int? {
+        guard let arguments = arguments(of: request), arguments.count == 3, arguments[1].lowercased() == "listening-port" else {
+            return nil
+        }
+        return Int(arguments[2])
+    }
+
+    private static func arguments(of request: UnsafeRawBufferPointer) -> [String]? {
+        guard let (value, _) = try? RESPValueDecoder.decode(Array(request)[...]), let items = value.array else { return nil }
+        let strings = items.compactMap(\.string)
+        return strings.count == items.count ? strings : nil
     }
 
     // MARK: replies
