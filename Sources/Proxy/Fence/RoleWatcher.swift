@@ -3,12 +3,15 @@ import Logging
 import Synchronization
 
 /// Polls `ROLE` on the control connection every `role_poll_interval_ms`, at once when asked (a
-/// suspicious reply, the fence), and feeds what it sees to the fence. A lost control connection is
-/// retried with capped exponential back-off.
+/// suspicious reply, the fence), and feeds what it sees to the fence. Polls asked for in a burst (a
+/// storm of `-MOVED` replies after a failover: each asks) start at least `minimumGapMilliseconds`
+/// apart; the asks in between become one poll. A lost control connection is retried with capped
+/// exponential back-off.
 final class RoleWatcher: @unchecked Sendable {
     private let control: NodeControl
     private let intervalMilliseconds: Int
     private let maxBackoffMilliseconds: Int
+    private let minimumGapMilliseconds: Int
     private let logger: Logger
     private let wakeUps: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
@@ -20,6 +23,7 @@ final class RoleWatcher: @unchecked Sendable {
         self.control = control
         self.intervalMilliseconds = max(1, intervalMilliseconds)
         self.maxBackoffMilliseconds = max(intervalMilliseconds, maxBackoffMilliseconds)
+        self.minimumGapMilliseconds = min(5, self.intervalMilliseconds)
         self.logger = logger
         (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
@@ -32,7 +36,7 @@ final class RoleWatcher: @unchecked Sendable {
     }
 
     func start(_ observe: @escaping @Sendable (NodeObservation) async -> Void) {
-        task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, logger, wakeUps, wake, hinted] in
+        task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, minimumGapMilliseconds, logger, wakeUps, wake, hinted] in
             var backoff = intervalMilliseconds
             var connected = true
             let ticker = Task {
@@ -42,8 +46,14 @@ final class RoleWatcher: @unchecked Sendable {
                 }
             }
             defer { ticker.cancel() }
+            let clock = ContinuousClock()
+            var lastPoll: ContinuousClock.Instant?
             for await _ in wakeUps {
                 if Task.isCancelled { break }
+                if let lastPoll, clock.now < lastPoll + .milliseconds(minimumGapMilliseconds) {
+                    try? await Task.sleep(until: lastPoll + .milliseconds(minimumGapMilliseconds), clock: clock)
+                }
+                lastPoll = clock.now
                 do {
                     var observation = try await control.observe()
                     observation.hinted = hinted.take()
