@@ -9,6 +9,24 @@ public enum SlotCutTrigger: String, Sendable, Codable, CaseIterable {
     case reconcile
 }
 
+/// Slots `first` through `last`.
+public struct SlotRange: Equatable, Sendable, Codable {
+    public var first: UInt16
+    public var last: UInt16
+
+    public init(first: UInt16, last: UInt16) {
+        self.first = first
+        self.last = last
+    }
+}
+
+/// The slots of a cut that went from one owner to another, as ascending ranges.
+public struct SlotCutMove: Equatable, Sendable, Codable {
+    public var previousOwner: ClusterNodeName?
+    public var newOwner: ClusterNodeName?
+    public var slotRanges: [SlotRange]
+}
+
 /// One slot of a cut: its owner before and after, and the counters that closed with it.
 public struct SlotCutRow: Equatable, Sendable, Codable {
     public var slot: UInt16
@@ -56,23 +74,50 @@ public struct SlotCut: Equatable, Sendable, Codable {
     public var at: Double
     public var trigger: SlotCutTrigger
     public var fenced: Bool
+    /// How many slots the cut restarted, and which owners they went between (all of them, as ranges).
+    public var slotCount: Int
+    public var moves: [SlotCutMove]
+    /// The cut slots that held counts, in the ledger or on the node at the cut, with their counters. A
+    /// slot that held none (most of another shard's slots after its failover) is only in `moves`: a
+    /// cut stays small however many slots it restarts.
     public var slots: [SlotCutRow]
     public var pauseMilliseconds: Int
     public var drainMilliseconds: Int
     public var drainTimedOut: Bool
     public var maxPauseExceeded: Bool
 
-    public init(id: UInt64, epoch: UInt64, at: Double, trigger: SlotCutTrigger, fenced: Bool, slots: [SlotCutRow]) {
+    /// `rows`: every slot the cut restarted, in slot order.
+    public init(id: UInt64, epoch: UInt64, at: Double, trigger: SlotCutTrigger, fenced: Bool, slots rows: [SlotCutRow]) {
         self.id = id
         self.epoch = epoch
         self.at = at
         self.trigger = trigger
         self.fenced = fenced
-        self.slots = slots
+        slotCount = rows.count
+        moves = []
+        for row in rows {
+            guard let index = moves.firstIndex(where: { $0.previousOwner == row.previousOwner && $0.newOwner == row.newOwner }) else {
+                moves.append(
+                    SlotCutMove(previousOwner: row.previousOwner, newOwner: row.newOwner, slotRanges: [SlotRange(first: row.slot, last: row.slot)]))
+                continue
+            }
+            let lastRange = moves[index].slotRanges.count - 1
+            if moves[index].slotRanges[lastRange].last &+ 1 == row.slot {
+                moves[index].slotRanges[lastRange].last = row.slot
+            } else {
+                moves[index].slotRanges.append(SlotRange(first: row.slot, last: row.slot))
+            }
+        }
+        slots = rows.filter { !$0.wire.isZero || !$0.node.isZero || ($0.nodeBytesInAtCut ?? 0) != 0 || ($0.nodeBytesOutAtCut ?? 0) != 0 }
         pauseMilliseconds = 0
         drainMilliseconds = 0
         drainTimedOut = false
         maxPauseExceeded = false
+    }
+
+    /// Whether the cut restarted `slot`.
+    public func covers(_ slot: UInt16) -> Bool {
+        moves.contains { $0.slotRanges.contains { $0.first <= slot && slot <= $0.last } }
     }
 }
 
@@ -87,7 +132,7 @@ public struct SlotCutHistory: Sendable {
 
     public mutating func append(_ cut: SlotCut) {
         total += 1
-        slotsCut += UInt64(cut.slots.count)
+        slotsCut += UInt64(cut.slotCount)
         cuts.append(cut)
         if cuts.count > capacity { cuts.removeFirst(cuts.count - capacity) }
     }

@@ -101,10 +101,17 @@ public struct SlotOwners: Equatable, Sendable {
         return changes
     }
 
-    /// Whether some slot's owner differs from `earlier` (cheaper than `changes(since:)` when none does).
+    /// Whether some slot's owner (by node id) differs from `earlier`. Runs at every role poll, so it
+    /// allocates nothing per slot: `earlier`'s few owners are mapped to this view's once, then the two
+    /// tables are compared slot by slot.
     public func ownersDiffer(from earlier: SlotOwners) -> Bool {
-        if primaries.map(\.id) == earlier.primaries.map(\.id) { return ownerIndex != earlier.ownerIndex }
-        return !changes(since: earlier).isEmpty
+        let absent = Self.unassigned - 1
+        let mapping = earlier.primaries.map { name in primaries.firstIndex { $0.id == name.id }.map { UInt16($0) } ?? absent }
+        for slot in 0..<HashSlot.count {
+            let old = earlier.ownerIndex[slot]
+            if (old == Self.unassigned ? Self.unassigned : mapping[Int(old)]) != ownerIndex[slot] { return true }
+        }
+        return false
     }
 }
 

@@ -62,7 +62,9 @@ extension ProxyServer {
         let deadline = clock.now + .milliseconds(max(0, timeoutMilliseconds))
         while true {
             let links = await replicationLinks()
-            let behind = links.contains { ($0.pendingBytes(primaryOffset: primaryOffset) ?? 1) > 0 }
+            // A link whose offset is not known yet (its snapshot or its answer to PSYNC still on the
+            // way) cannot catch up within a fence: it is reported behind, not waited for.
+            let behind = links.contains { ($0.pendingBytes(primaryOffset: primaryOffset) ?? 0) > 0 }
             if !behind || clock.now >= deadline { return links }
             try? await Task.sleep(for: .milliseconds(1))
         }

@@ -31,7 +31,7 @@ struct SlotCutTests {
         let fence = member.sidecar.fence
         while true {
             let cuts = await fence.slotCuts.cuts
-            if let cut = cuts.first(where: { $0.id > after && $0.slots.contains { $0.slot == UInt16(slot) } }) { return cut }
+            if let cut = cuts.first(where: { $0.id > after && $0.covers(UInt16(slot)) }) { return cut }
             let seen = await fence.slotCuts.total
             guard await fence.slotCut(after: seen, within: .seconds(10)) != nil else {
                 throw LocalCluster.Failure(description: "\(member.name) made no cut of slot \(slot) within 10 s")
@@ -148,7 +148,10 @@ struct SlotCutTests {
         for (member, after) in zip([uninvolved.primary] + uninvolved.replicas, cutsBefore) {
             let cut = try await Self.waitForCut(of: foreignSlot, on: member, after: after)
             #expect(!cut.fenced)
-            #expect(cut.slots.count == 16384 - 8192, "every slot of shard 1 changed owner: \(cut.slots.count)")
+            #expect(cut.slotCount == 16384 - 8192, "every slot of shard 1 changed owner: \(cut.slotCount)")
+            // Only the slot that held the refused GET keeps a row; the rest are ranges.
+            #expect(cut.slots.map(\.slot) == [UInt16(foreignSlot)], "\(cut.slots.count) rows")
+            #expect(cut.moves.count == 1 && cut.moves.first?.slotRanges == [SlotRange(first: 8192, last: 16383)])
             let report = try await Self.fencedReconcile(member)
             #expect(report.verdict == .match, "\(member.name): \(report.summary)")
             #expect(report.notReported.isEmpty, "\(member.name): \(report.notReported)")

@@ -197,7 +197,7 @@ public actor FenceController {
 
     private func record(_ cut: SlotCut) {
         if cut.fenced { counters.fencedSlotCuts += 1 } else { counters.unfencedSlotCuts += 1 }
-        counters.slotsCut += UInt64(cut.slots.count)
+        counters.slotsCut += UInt64(cut.slotCount)
         cuts.append(cut)
         current.record(cut)
         for (token, observer) in cutObservers where cut.id > observer.after {
@@ -208,7 +208,7 @@ public actor FenceController {
             "slots cut",
             metadata: [
                 "epoch": "\(cut.epoch)", "cut": "\(cut.id)", "trigger": "\(cut.trigger.rawValue)", "fenced": "\(cut.fenced)",
-                "slots": "\(cut.slots.count)", "first_slot": "\(cut.slots.first?.slot ?? 0)",
+                "slots": "\(cut.slotCount)", "first_slot": "\(cut.moves.first?.slotRanges.first?.first ?? 0)",
             ])
         if !cut.fenced { releaseCutWaiters() }
     }
