@@ -72,15 +72,12 @@ struct ReplicaView {
     func counts(upTo offset: Int64) -> [UInt64]? {
         var counts = bytesIn
         let kept = ringFull ? Self.ringCapacity : ringNext
-        var reachesBack = !ringFull
-        for step in 1...max(1, kept) where kept > 0 {
+        // Newest first: take back every charge beyond `offset`; the ring must reach one at or before it.
+        for step in stride(from: 1, through: kept, by: 1) {
             let charge = ring[(ringNext - step + Self.ringCapacity) % Self.ringCapacity]
-            guard charge.endOffset > offset else {
-                reachesBack = true
-                break
-            }
+            if charge.endOffset <= offset { return counts }
             counts[Int(charge.slot)] &-= UInt64(charge.bytes)
         }
-        return reachesBack ? counts : nil
+        return ringFull ? nil : counts
     }
 }
