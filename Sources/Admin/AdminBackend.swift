@@ -36,8 +36,8 @@ public protocol AdminBackend: Sendable {
     /// cut when asked; returns the closed one (nil without a fence).
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord?
     /// `nodeSlotStats()` with the node's view of the slot owners and its replication offset, read in
-    /// one `MULTI` (nil owners and offset when the backend cannot read them).
-    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?)
+    /// one `MULTI` (nil owners and replication when the backend cannot read them).
+    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replication: ReplicationInfo?)
     /// The replica links through the sidecar once they forwarded the stream up to `primaryOffset`, or
     /// when `timeoutMilliseconds` passed.
     func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus]
@@ -49,6 +49,14 @@ public protocol AdminBackend: Sendable {
     /// For each replica link through the sidecar: what its replica counts as bytes in, per slot, up to
     /// the stream offset `offset` (everything forwarded when nil).
     func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport]
+    /// What the replica that announced `listeningPort` (from `host`, when given) counted of the stream
+    /// forwarded to it through this sidecar, up to `offset` (see ``ReplicaStreamCounts``).
+    func replicaStream(listeningPort: Int, host: String?, upTo offset: Int64) async throws -> ReplicaStreamCounts
+    /// On a replica: its stream counts when the period began, once the asks of earlier cuts are
+    /// answered; nil on a primary or without a fence.
+    func replicaStreamBaseline() async -> ReplicaStreamBaseline?
+    /// On a replica: asks its primary's sidecar for the stream counts up to the offset in `replication`.
+    func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead
 }
 
 /// What `/metrics` shows of the failover fence.
@@ -78,9 +86,14 @@ extension AdminBackend {
     public func epochs() async -> EpochList? { nil }
     public func fenceStatus() async -> FenceStatus? { nil }
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? { nil }
-    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replication: ReplicationInfo?) {
         (try await nodeSlotStats(), nil, nil)
     }
+    public func replicaStream(listeningPort: Int, host: String?, upTo offset: Int64) async throws -> ReplicaStreamCounts {
+        ReplicaStreamCounts(sidecar: "", chain: nil, nextLink: 1, upToOffset: offset, complete: true, slots: [])
+    }
+    public func replicaStreamBaseline() async -> ReplicaStreamBaseline? { nil }
+    public func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead { .notReplica }
     public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] { [] }
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
     public func slotCuts() async -> SlotCutHistory? { nil }
@@ -145,9 +158,20 @@ public struct ProxyBackend: AdminBackend {
 
     public func nodeSlotStats() async throws -> RawSlotStats { try await node.slotStatsReply() }
 
-    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
+    public func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replication: ReplicationInfo?) {
         let read = try await node.readAtCut()
-        return (read.stats, read.owners, read.replication.replicationOffset)
+        return (read.stats, read.owners, read.replication)
+    }
+
+    public func replicaStream(listeningPort: Int, host: String?, upTo offset: Int64) async throws -> ReplicaStreamCounts {
+        try await server.replicaStream(listeningPort: listeningPort, host: host, upTo: offset)
+    }
+
+    public func replicaStreamBaseline() async -> ReplicaStreamBaseline? { await fence?.replicaStreamBaseline() }
+
+    public func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead {
+        guard let fence else { return .notReplica }
+        return await fence.readReplicaStream(replication)
     }
 
     public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] {

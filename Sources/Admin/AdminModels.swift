@@ -83,10 +83,12 @@ public enum DifferenceReason: String, Codable, Sendable, CaseIterable {
     case nodeReset = "node_reset"
     /// The node runs with `cluster-slot-stats-enabled no`: it reports no network bytes.
     case statsDisabled = "stats_disabled"
-    /// The node counts the writes it streams to its replicas as bytes out of the slot, and some of that
-    /// stream is not on the ledger: a replica that does not connect through this sidecar, or a link
-    /// that had not forwarded everything the node charged when the ledger was read (`replication`
-    /// in the report has the figures).
+    /// On a primary: the node counts the writes it streams to its replicas as bytes out of the slot,
+    /// and some of that stream is not on the ledger: a replica that does not connect through this
+    /// sidecar, or a link that had not forwarded everything the node charged when the ledger was read.
+    /// On a replica: the node counted more bytes in, and the stream it received could not be counted
+    /// exactly (its primary's sidecar could not be asked, or the stream changed chains). `replication`
+    /// in the report has the figures and the cause.
     case replication
     /// The ledger counted more bytes out, and a replica's stream carried a `DEL`/`UNLINK` of a key of
     /// the slot that no transaction wrapped: a key the node deleted by active expiry, which it streams
@@ -99,6 +101,10 @@ public struct SlotReconciliation: Codable, Sendable, Equatable {
     public var status: SlotStatus
     /// The ledger's `node` view over the epoch.
     public var ledger: ByteCounts
+    /// On a replica: the bytes of its primary's replication stream it counted as bytes in over the
+    /// epoch, as the primary's sidecar forwarded them (absent when none). `difference` compares the
+    /// node with the ledger plus these.
+    public var replicationIn: UInt64?
     /// The node's `CLUSTER SLOT-STATS` delta over the same epoch (since its reset, when it was reset).
     public var node: ByteCounts
     public var difference: ByteDifference
@@ -131,8 +137,25 @@ public struct ReplicationReport: Codable, Sendable, Equatable {
         public var pendingBytes: Int64?
     }
 
+    /// On a replica: the stream it received from its primary, as the primary's sidecar counted it.
+    public var stream: ReplicaStreamStatus?
+
     /// Whether some stream the node charged is not on the ledger.
     public var isIncomplete: Bool { replicasOnNode > linksThroughSidecar || !behind.isEmpty }
+}
+
+/// The replica side of the stream accounting, as a reconciliation reports it.
+public struct ReplicaStreamStatus: Sendable, Equatable, Codable {
+    /// The primary the node follows, as it announced itself (its sidecar's address).
+    public var primary: String?
+    /// The stream offset the node had processed when it was read.
+    public var processedOffset: Int64?
+    /// Bytes the node counted of the stream over the period, over all slots (nil when not exact).
+    public var bytesIn: UInt64?
+    /// Why the stream's bytes are not exact, if they are not.
+    public var gap: ReplicaStreamGap?
+    /// What went wrong when asking the primary's sidecar.
+    public var detail: String?
 }
 
 public struct ReconcileSummary: Codable, Sendable, Equatable {

@@ -17,13 +17,15 @@ extension AdminService {
         var liveWindow: LiveWindow?
         let raw: RawSlotStats
         let snapshot: LedgerSnapshot
-        var replication = ReplicationReport(replicasOnNode: replicas, linksThroughSidecar: 0, primaryOffset: nil, behind: [])
+        let nodeReplication: ReplicationInfo?
+        var replication = ReplicationReport(replicasOnNode: replicas, linksThroughSidecar: 0, primaryOffset: nil, behind: [], stream: nil)
         switch mode {
         case .live:
             let inFlight = await backend.inFlightCount()
             // The node first: a command answered between the two reads is then on the ledger's side
             // as well as the node's, never on the node's alone.
-            raw = try await readNodeStats()
+            let read = try await readNodeStatsAndOwners()
+            (raw, nodeReplication) = (read.stats, read.replication)
             snapshot = await backend.snapshot()
             replication.linksThroughSidecar = await backend.replicationLinks(reaching: 0, timeoutMilliseconds: 0).count
             liveWindow = LiveWindow(
@@ -40,7 +42,7 @@ extension AdminService {
                     attempt += 1
                     continue
                 }
-                (raw, snapshot, fenceReport) = (read.stats, read.snapshot, read.report)
+                (raw, snapshot, fenceReport, nodeReplication) = (read.stats, read.snapshot, read.report, read.replication)
                 replication.primaryOffset = read.replicationOffset
                 replication.linksThroughSidecar = read.links.count
                 if let offset = read.replicationOffset {
@@ -60,8 +62,11 @@ extension AdminService {
         } catch {
             throw Failure(.serviceUnavailable, code: "node_unreadable", "cannot parse CLUSTER SLOT-STATS: \(error)")
         }
+        let stream = await replicaStream(nodeReplication)
+        replication.stream = stream.status
         let outcome = Reconciler.reconcile(
-            ledger: snapshot, baseline: baseline, current: stats, replicationIncomplete: replication.isIncomplete)
+            ledger: snapshot, baseline: baseline, current: stats, replicationIncomplete: replication.isIncomplete,
+            replicaStream: stream.bytesIn, replicaStreamUnknown: stream.status != nil && stream.bytesIn == nil)
         metrics.recordReconciliation(outcome.summary)
         return ReconcileReport(
             mode: mode, epoch: await currentEpoch(), node: node, networkStatsEnabled: stats.networkStatsEnabled,
@@ -85,11 +90,11 @@ extension AdminService {
             do {
                 let node = try await self.readNodeStatsAndOwners()
                 // What the node charged its replicas for crosses their links before the ledger is read.
-                let links = await self.backend.replicationLinks(
-                    reaching: node.replicationOffset ?? 0, timeoutMilliseconds: node.replicationOffset == nil ? 0 : budget / 2)
+                let offset = node.replication?.replicationOffset
+                let links = await self.backend.replicationLinks(reaching: offset ?? 0, timeoutMilliseconds: offset == nil ? 0 : budget / 2)
                 return .success(
                     FencedRead(
-                        stats: node.stats, owners: node.owners, replicationOffset: node.replicationOffset, links: links,
+                        stats: node.stats, owners: node.owners, replication: node.replication, links: links,
                         snapshot: await self.backend.snapshot(), report: nil))
             } catch {
                 return .failure(error)
@@ -110,11 +115,46 @@ extension AdminService {
         return fenced
     }
 
+    /// On a replica: what it counted of its primary's stream since the period began, per slot, from
+    /// the primary's sidecar (nil figures, with the cause in the status, when not exact). Asked after
+    /// the clients resumed: the offset was fixed by the read.
+    private func replicaStream(_ replication: ReplicationInfo?) async -> (status: ReplicaStreamStatus?, bytesIn: [UInt64]?) {
+        guard let replication, replication.isReplica else { return (nil, nil) }
+        var status = ReplicaStreamStatus(
+            primary: replication.primaryAddress, processedOffset: replication.processedOffset, bytesIn: nil, gap: nil, detail: nil)
+        let delta: Result<[UInt64], ReplicaStreamGap>
+        switch await backend.readReplicaStream(replication) {
+        case .notReplica:
+            return (nil, nil)
+        case .failed(_, let gap, let detail):
+            status.detail = detail
+            delta = .failure(gap)
+        case .counts(let primary, let counts):
+            if counts.chain == nil && replication.primaryLinkUp == true {
+                status.detail = "the primary's sidecar forwarded no stream to this replica"
+                delta = .failure(.linkNotThroughSidecar)
+            } else if let baseline = await backend.replicaStreamBaseline() {
+                delta = baseline.delta(to: counts, primary: primary)
+            } else {
+                delta = .failure(.noBaseline)
+            }
+        }
+        switch delta {
+        case .success(let bytes):
+            status.bytesIn = bytes.reduce(0, &+)
+            return (status, bytes)
+        case .failure(let gap):
+            status.gap = gap
+            return (status, nil)
+        }
+    }
+
     /// Both sides as a fenced read found them.
     private struct FencedRead {
         var stats: RawSlotStats
         var owners: SlotOwners?
-        var replicationOffset: Int64?
+        var replication: ReplicationInfo?
+        var replicationOffset: Int64? { replication?.replicationOffset }
         var links: [ProxyServer.ReplicationLinkStatus]
         var snapshot: LedgerSnapshot
         var report: FenceReport?
@@ -130,19 +170,11 @@ extension AdminService {
         Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
     }
 
-    private func readNodeStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replicationOffset: Int64?) {
+    private func readNodeStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replication: ReplicationInfo?) {
         do {
             return try await backend.nodeSlotStatsAndOwners()
         } catch {
             throw Failure(.serviceUnavailable, code: "node_unreachable", "cannot read CLUSTER SLOT-STATS and CLUSTER NODES: \(error)")
-        }
-    }
-
-    private func readNodeStats() async throws -> RawSlotStats {
-        do {
-            return try await backend.nodeSlotStats()
-        } catch {
-            throw Failure(.serviceUnavailable, code: "node_unreachable", "cannot read CLUSTER SLOT-STATS: \(error)")
         }
     }
 }

@@ -100,6 +100,7 @@ public final class AdminService: Sendable {
         }
         router.get("/v1/cuts") { request, _ in await self.respond { try await self.slotCuts(Self.query(request)) } }
         router.get("/v1/replication/links") { request, _ in await self.respond { try await self.replicaViews(Self.query(request)) } }
+        router.get("/v1/replication/stream") { request, _ in await self.respond { try await self.replicaStream(Self.query(request)) } }
         let mutating = router.group().add(middleware: BearerAuthMiddleware(token: configuration.token))
         mutating.post("/v1/epochs") { request, _ in await self.respond { try await self.closeEpoch(Self.query(request)) } }
         mutating.post("/v1/fence/pause") { _, _ in await self.respond { try await self.setOperatorPause(true) } }

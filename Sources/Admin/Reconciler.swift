@@ -15,8 +15,11 @@ public enum Reconciler {
 
     /// `replicationIncomplete`: some of the replication stream the node charged is not on the ledger
     /// (see ``ReplicationReport``); it explains a node that counted more bytes out.
+    /// `replicaStream`: on a replica, the stream bytes it counted per slot over the period (see
+    /// ``ReplicaStreamBaseline``); `replicaStreamUnknown`: it received a stream that could not be counted.
     public static func reconcile(
-        ledger: LedgerSnapshot, baseline: NodeSlotStats, current: NodeSlotStats, replicationIncomplete: Bool = false
+        ledger: LedgerSnapshot, baseline: NodeSlotStats, current: NodeSlotStats, replicationIncomplete: Bool = false,
+        replicaStream: [UInt64]? = nil, replicaStreamUnknown: Bool = false
     )
         -> Outcome
     {
@@ -32,6 +35,7 @@ public enum Reconciler {
         for index in 0..<HashSlot.count {
             let slot = HashSlot(rawValue: UInt16(index))!
             let counted = ledger[.node, slot]
+            let streamed = replicaStream?[index] ?? 0
             guard let end = now[slot] else {
                 if counted.bytesIn != 0 || counted.bytesOut != 0 {
                     notReported.append(SlotNotReported(slot: index, ledger: ByteCounts(bytesIn: counted.bytesIn, bytesOut: counted.bytesOut)))
@@ -44,8 +48,8 @@ public enum Reconciler {
             let nodeIn = reset ? end.networkBytesIn : end.networkBytesIn - start.networkBytesIn
             let nodeOut = reset ? end.networkBytesOut : end.networkBytesOut - start.networkBytesOut
             if reset { resetDetected = true }
-            guard counted.bytesIn != 0 || counted.bytesOut != 0 || nodeIn != 0 || nodeOut != 0 || reset else { continue }
-            let differenceIn = Int64(bitPattern: nodeIn &- counted.bytesIn)
+            guard counted.bytesIn != 0 || counted.bytesOut != 0 || nodeIn != 0 || nodeOut != 0 || streamed != 0 || reset else { continue }
+            let differenceIn = Int64(bitPattern: nodeIn &- counted.bytesIn &- streamed)
             let differenceOut = Int64(bitPattern: nodeOut &- counted.bytesOut)
             let deciding = differenceIn != 0 ? differenceIn : differenceOut
             let status: SlotStatus = deciding == 0 ? .match : deciding > 0 ? .nodeHigher : .ledgerHigher
@@ -53,7 +57,9 @@ public enum Reconciler {
             if status != .match {
                 if !statsEnabled { reasons.append(.statsDisabled) }
                 if reset { reasons.append(.nodeReset) }
-                if differenceIn > 0 && !reset && statsEnabled { reasons.append(.bypassedSidecar) }
+                if differenceIn > 0 && !reset && statsEnabled {
+                    reasons.append(replicaStreamUnknown ? .replication : .bypassedSidecar)
+                }
                 if differenceOut > 0 && ledger.scriptRan(in: slot) { reasons.append(.script) }
                 if differenceOut < 0 && ledger.isMarked(.replicatedDelete, slot) && statsEnabled { reasons.append(.expiry) }
                 if differenceOut > 0 && replicationIncomplete && !reset && statsEnabled { reasons.append(.replication) }
@@ -73,6 +79,7 @@ public enum Reconciler {
                 SlotReconciliation(
                     slot: index, status: status,
                     ledger: ByteCounts(bytesIn: counted.bytesIn, bytesOut: counted.bytesOut),
+                    replicationIn: streamed == 0 ? nil : streamed,
                     node: ByteCounts(bytesIn: nodeIn, bytesOut: nodeOut),
                     difference: ByteDifference(bytesIn: differenceIn, bytesOut: differenceOut),
                     reasons: reasons))

@@ -71,6 +71,8 @@ public final class LocalCluster: @unchecked Sendable {
     /// replicas. Which one is the primary now changes with every failover (see `primaries()`).
     public let shards: [[Member]]
     private var stopped = false
+    /// How each replica's sidecar reaches its primary's sidecar for the stream counts.
+    private let replicaStreams = InProcessReplicaStreams()
 
     /// Starts `shards` × (1 + `replicasPerShard`) nodes and their sidecars, gives each shard's first
     /// member a contiguous, nearly equal range of slots (`slotRanges(shards:)`), makes the others
@@ -86,6 +88,8 @@ public final class LocalCluster: @unchecked Sendable {
         precondition(shardCount >= 1 && replicasPerShard >= 0, "at least one shard and no negative replica count")
         precondition(shardCount * (1 + replicasPerShard) <= names.count, "members are named a to z")
         self.nodeTimeoutMilliseconds = nodeTimeoutMilliseconds
+        var fence = fence
+        fence.replicaStreamSource = replicaStreams
         var started: [Member] = []
         do {
             for shard in 0..<shardCount {
@@ -97,6 +101,7 @@ public final class LocalCluster: @unchecked Sendable {
                         try Self.startMember(
                             name: name, shard: shard, executable: executable, fence: fence,
                             nodeTimeoutMilliseconds: nodeTimeoutMilliseconds, logger: memberLogger))
+                    replicaStreams.register(started[started.count - 1].server, sidecarPort: started[started.count - 1].sidecarPort)
                 }
             }
             members = started
@@ -117,6 +122,7 @@ public final class LocalCluster: @unchecked Sendable {
     public func stop() -> [Int32] {
         guard !stopped else { return [] }
         stopped = true
+        replicaStreams.removeAll()
         return members.map(Self.stop)
     }
 

@@ -1,4 +1,5 @@
 import Accounting
+import RESP
 
 extension ProxyServer {
     /// A replica's link through this sidecar, as the primary's stream crosses it.
@@ -44,6 +45,48 @@ extension ProxyServer {
     /// Every replica link's view, up to the stream offset `offset` when given.
     public func replicaViews(upTo offset: Int64? = nil) async -> [ReplicaViewReport] {
         await eachWorker { await $0.replicaViews(upTo: offset) }.flatMap { $0 }.sorted { $0.connection < $1.connection }
+    }
+
+    /// What a replica counted of the stream forwarded to it through this sidecar, over all its links
+    /// (see ``ReplicaStreamCounts``), up to the stream offset `offset`. The replica is the one that
+    /// announced `listeningPort` (`REPLCONF listening-port`: its node's port), from `host` when given.
+    /// Fails when several replicas match.
+    public func replicaStream(listeningPort: Int, host: String?, upTo offset: Int64) async throws(AmbiguousReplica)
+        -> ReplicaStreamCounts
+    {
+        let matching = replicaStreams.replicas(listeningPort: listeningPort, host: host)
+        guard matching.count <= 1 else { throw AmbiguousReplica(hosts: matching.map(\.host).sorted()) }
+        guard let replica = matching.first else {
+            let none = replicaStreams.position(of: .init(host: "", listeningPort: listeningPort), upTo: offset)
+            return ReplicaStreamCounts(sidecar: replicaStreams.sidecar, position: none, upTo: offset, counts: [])
+        }
+        // The open link may close (and hand its view to the chain) between the two reads: then read again.
+        for _ in 0..<3 {
+            let position = replicaStreams.position(of: replica, upTo: offset)
+            var linkCounts: [UInt64]?
+            if let open = position.openLink {
+                guard let counts = await linkCountsOnAnyWorker(open, upTo: offset) else { continue }
+                linkCounts = counts
+            } else {
+                linkCounts = position.closedCounts ?? [UInt64](repeating: 0, count: HashSlot.count)
+            }
+            let total = linkCounts.map { ReplicaStreamChains.sum(position.carried, $0) }
+            return ReplicaStreamCounts(sidecar: replicaStreams.sidecar, position: position, upTo: offset, counts: total)
+        }
+        let position = replicaStreams.position(of: replica, upTo: offset)
+        return ReplicaStreamCounts(sidecar: replicaStreams.sidecar, position: position, upTo: offset, counts: nil)
+    }
+
+    /// Several replicas announced the port asked for; the host tells them apart.
+    public struct AmbiguousReplica: Error, Sendable {
+        public var hosts: [String]
+    }
+
+    private func linkCountsOnAnyWorker(_ link: UInt64, upTo offset: Int64) async -> [UInt64]?? {
+        for counts in await eachWorker({ await $0.replicaLinkCounts(link, upTo: offset) }) {
+            if let counts { return counts }
+        }
+        return nil
     }
 
     /// Every replica link through the sidecar, by connection id.

@@ -34,6 +34,8 @@ public final class ProxyServer: Sendable {
     public let node: NodeFacts
     private let logger: Logger
     private let workers: [ProxyWorker]
+    /// Each replica's links through the sidecar, across reconnections (see ``ReplicaStreamChains``).
+    let replicaStreams: ReplicaStreamChains
 
     public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents = ProxyEvents()) throws {
         self.configuration = configuration
@@ -41,10 +43,12 @@ public final class ProxyServer: Sendable {
         self.logger = logger
         let count = max(1, configuration.workers)
         let budget = ClientBudget(limit: configuration.maxClients)
+        let replicaStreams = ReplicaStreamChains()
+        self.replicaStreams = replicaStreams
         workers = try (0..<count).map { index in
             try ProxyWorker(
                 configuration: configuration, node: node, logger: logger, events: events, index: index, count: count,
-                clientBudget: budget)
+                clientBudget: budget, replicaStreams: replicaStreams)
         }
     }
 

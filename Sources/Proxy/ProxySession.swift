@@ -38,6 +38,8 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     private var clientBlockers: ReadBlockers = [.connecting]
+    /// For a replica's link: its replica and its sequence number in the replica's chain.
+    private var chainedLink: (replica: ReplicaStreamChains.Replica, link: UInt64)?
     private var clientReachedEOF = false
     private var nodeReachedEOF = false
     /// Each direction is finished once its source reached EOF and everything it sent was flushed to
@@ -140,6 +142,9 @@ final class ProxySession: TCPStreamDelegate {
     func streamDidClose(_ stream: TCPStream) {
         closedStreams += 1
         if closedStreams == (node == nil ? 1 : 2) {
+            if let chainedLink, let view = core.replicationLink?.replicaView {
+                worker.replicaStreams.linkClosed(chainedLink.replica, link: chainedLink.link, view: view)
+            }
             worker.sessionDidClose(self)
         }
     }
@@ -172,6 +177,7 @@ final class ProxySession: TCPStreamDelegate {
             worker.sessionAwaitsRoleCheck()
         }
         if events.contains(.suggestsRoleChange) { worker.replySuggestsRoleChange() }
+        if events.contains(.replicationLinkStarted) { replicaLinkStarted() }
         // A subscriber's messages are forwarded in small reads: they reach it sooner, and the loop
         // is not held by one connection's backlog.
         if events.contains(.mayHaveChangedSubscription), let node, node.keepsReadsSmall != core.subscribed {
@@ -198,6 +204,21 @@ final class ProxySession: TCPStreamDelegate {
             connection: id, replicaHost: client.peerAddress?.ip, replicaListeningPort: core.replicaListeningPort,
             forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
             slots: (counts ?? []).enumerated().compactMap { $0.element == 0 ? nil : .init(slot: $0.offset, bytesIn: $0.element) })
+    }
+
+    /// Joins this link to its replica's chain, when the replica said which port it listens on.
+    private func replicaLinkStarted() {
+        let start = core.replicationLinkStart
+        guard let port = start.listeningPort, let host = client.peerAddress?.ip else { return }
+        let replica = ReplicaStreamChains.Replica(host: host, listeningPort: port)
+        chainedLink = (replica, worker.replicaStreams.linkStarted(replica, resumesAfter: start.resumesAfter))
+    }
+
+    /// The link's counts up to `offset` if it is the chained link `link` (`.some(nil)`: its history no
+    /// longer reaches back to `offset`).
+    func replicaLinkCounts(_ link: UInt64, upTo offset: Int64) -> [UInt64]?? {
+        guard chainedLink?.link == link, let view = core.replicationLink?.replicaView else { return nil }
+        return .some(view.counts(upTo: offset))
     }
 
     /// For a replica's link: how far the stream was forwarded down it (nil offset until known).

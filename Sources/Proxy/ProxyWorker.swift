@@ -30,6 +30,8 @@ final class ProxyWorker: @unchecked Sendable {
     private let sessionIDStride: UInt64
     /// Client connections over all workers, against `maxClients`.
     private let clientBudget: ClientBudget
+    /// Every worker's replica links, joined per replica across reconnections.
+    let replicaStreams: ReplicaStreamChains
     private var rejectedTotal: UInt64 = 0
     /// Pauses, holds, role checks and drain waits: the rules in a sans-IO state machine, carried out
     /// here (`perform`).
@@ -48,9 +50,10 @@ final class ProxyWorker: @unchecked Sendable {
 
     init(
         configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents, index: Int, count: Int,
-        clientBudget: ClientBudget
+        clientBudget: ClientBudget, replicaStreams: ReplicaStreamChains
     ) throws {
         self.events = events
+        self.replicaStreams = replicaStreams
         self.nextSessionID = UInt64(index + 1)
         self.sessionIDStride = UInt64(count)
         self.clientBudget = clientBudget
@@ -142,6 +145,17 @@ final class ProxyWorker: @unchecked Sendable {
 
     func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] {
         await onLoop(orIfStopped: []) { self.sessions.values.compactMap { $0.replicaView(upTo: offset) } }
+    }
+
+    /// The counts of the replica link `link` up to `offset`, when it is open on this worker; `.some(nil)`
+    /// when its history no longer reaches back to `offset`.
+    func replicaLinkCounts(_ link: UInt64, upTo offset: Int64) async -> [UInt64]?? {
+        await onLoop(orIfStopped: nil) {
+            for session in self.sessions.values {
+                if let counts = session.replicaLinkCounts(link, upTo: offset) { return counts }
+            }
+            return nil
+        }
     }
 
     func replicationLinks() async -> [ProxyServer.ReplicationLinkStatus] {

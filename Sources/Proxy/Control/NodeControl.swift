@@ -43,6 +43,19 @@ public struct ReplicationInfo: Sendable, Equatable {
     /// For a replica: whether its link to the primary is up.
     public var primaryLinkUp: Bool?
     public var replicationOffset: Int64
+    /// For a replica: the primary it follows, as announced (with sidecars, the primary's sidecar), and
+    /// the stream offset it has processed (`slave_repl_offset`).
+    public var primaryHost: String?
+    public var primaryPort: Int?
+    public var processedOffset: Int64?
+
+    /// For a replica: its primary as `host:port`.
+    public var primaryAddress: String? {
+        guard let primaryHost, let primaryPort else { return nil }
+        return "\(primaryHost):\(primaryPort)"
+    }
+
+    public var isReplica: Bool { role == "slave" }
 
     public init(infoReplication text: String) {
         var fields: [Substring: Substring] = [:]
@@ -54,6 +67,9 @@ public struct ReplicationInfo: Sendable, Equatable {
         connectedReplicas = fields["connected_slaves"].flatMap { Int($0) } ?? 0
         primaryLinkUp = fields["master_link_status"].map { $0 == "up" }
         replicationOffset = fields["master_repl_offset"].flatMap { Int64($0) } ?? 0
+        primaryHost = fields["master_host"].map(String.init)
+        primaryPort = fields["master_port"].flatMap { Int($0) }
+        processedOffset = fields["slave_repl_offset"].flatMap { Int64($0) }
     }
 }
 
@@ -114,9 +130,9 @@ public final class NodeControl: @unchecked Sendable {
     }
 
     /// `readAtCut()` for start-up, before anything runs on the loop: blocks the caller.
-    public func slotStatsAndOwnersNow() throws -> (stats: NodeSlotStats, owners: SlotOwners) {
+    public func slotStatsAndOwnersNow() throws -> (stats: NodeSlotStats, owners: SlotOwners, replication: ReplicationInfo) {
         let read = try queue.sync { try perform { try Self.readAtCut($0) } }
-        return (try read.stats.parse(), read.owners)
+        return (try read.stats.parse(), read.owners, read.replication)
     }
 
     private static func readAtCut(_ client: NodeClient) throws -> CutRead {

@@ -10,12 +10,16 @@ public struct FenceConfiguration: Sendable {
     /// Closed epochs are appended here as JSON lines (none when nil).
     public var epochLogPath: String?
     public var credentials: NodeCredentials?
+    /// Where a replica's sidecar asks what its node counted of the replication stream (nil: nowhere,
+    /// and a replica's reconciliation names the stream as not known).
+    public var replicaStreamSource: (any ReplicaStreamSource)?
 
     public init(
         fence: FailoverFence.Settings = .init(), rolePollIntervalMilliseconds: Int = 100,
         maxReconnectBackoffMilliseconds: Int = 5000, epochHistory: Int = 100, epochLogPath: String? = nil,
-        credentials: NodeCredentials? = nil
+        credentials: NodeCredentials? = nil, replicaStreamSource: (any ReplicaStreamSource)? = nil
     ) {
+        self.replicaStreamSource = replicaStreamSource
         self.fence = fence
         self.rolePollIntervalMilliseconds = rolePollIntervalMilliseconds
         self.maxReconnectBackoffMilliseconds = maxReconnectBackoffMilliseconds

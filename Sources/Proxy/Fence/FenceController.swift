@@ -7,7 +7,7 @@ import Logging
 /// Keeps the epoch history and appends closed epochs to the epoch log.
 public actor FenceController {
     private var fence: FailoverFence
-    private let server: ProxyServer
+    let server: ProxyServer
     private let control: NodeControl
     private let logger: Logger
     private let epochLogPath: String?
@@ -38,6 +38,17 @@ public actor FenceController {
     public private(set) var nodeStatsAtOpen: NodeSlotStats?
     /// Called when the fence wants a `ROLE` poll now.
     private let pollRoleNow: @Sendable () -> Void
+    /// `INFO replication` as read with `statsAtCut` (and after the reset, with `statsAfterReset`).
+    private var replicationAtCut: ReplicationInfo?
+    private var replicationAfterReset: ReplicationInfo?
+    let streamSource: (any ReplicaStreamSource)?
+    /// On a replica: its stream counts when the period began (see ``ReplicaStreamBaseline``); nil on
+    /// a primary.
+    var streamBaseline: ReplicaStreamBaseline?
+    /// The baselines being taken, one after the other, in the order of their cuts.
+    var streamFetches: Task<Void, Never>?
+    /// The ask made at start-up, before the actor could keep track of it: the first in that order.
+    var startupStreamRead: Task<ReplicaStreamRead, Never>?
 
     private struct EpochWaiter {
         let after: UInt64
@@ -104,8 +115,10 @@ public actor FenceController {
     /// the slot owners they belong to.
     init(
         server: ProxyServer, control: NodeControl, configuration: FenceConfiguration, logger: Logger,
-        baseline: (stats: NodeSlotStats, owners: SlotOwners)?, pollRoleNow: @escaping @Sendable () -> Void
+        baseline: (stats: NodeSlotStats, owners: SlotOwners, replication: ReplicationInfo)?,
+        pollRoleNow: @escaping @Sendable () -> Void
     ) {
+        self.streamSource = configuration.replicaStreamSource
         self.nodeStatsAtOpen = baseline?.stats
         self.slotOwners = baseline?.owners
         self.cuts = SlotCutHistory(capacity: configuration.epochHistory * 16)
@@ -118,6 +131,10 @@ public actor FenceController {
         self.history = EpochHistory(capacity: configuration.epochHistory)
         self.current = EpochRecord(id: 1, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
         self.pollRoleNow = pollRoleNow
+        if let replication = baseline?.replication, replication.isReplica {
+            let (source, port) = (configuration.replicaStreamSource, server.configuration.nodePort)
+            startupStreamRead = Task { await Self.readReplicaStream(replication, from: source, listeningPort: port) }
+        }
     }
 
     public var state: FailoverFence.State { fence.state }
@@ -338,8 +355,10 @@ public actor FenceController {
     private func statsRead(_ read: NodeControl.CutRead?, afterReset: NodeControl.CutRead?) async {
         statsAtCut = try? read?.stats.parse()
         ownersAtCut = statsAtCut == nil ? nil : read?.owners
+        replicationAtCut = statsAtCut == nil ? nil : read?.replication
         statsAfterReset = try? afterReset?.stats.parse()
         ownersAfterReset = statsAfterReset == nil ? nil : afterReset?.owners
+        replicationAfterReset = statsAfterReset == nil ? nil : afterReset?.replication
         await handle(.nodeStatsRead)
     }
 
@@ -358,6 +377,7 @@ public actor FenceController {
         let closed = await server.cut(slots)
         nodeStatsAtOpen = nodeStatsAtOpen?.rebasing(slots, on: stats)
         slotOwners = seen
+        if streamBaseline != nil, let replication = replicationAtCut { rebaseStream(slots, replication) }
         let rows = stats.bySlot()
         var cut = SlotCut(
             id: cuts.total + 1, epoch: current.id, at: Date().timeIntervalSince1970, trigger: cutTrigger, fenced: true,
@@ -400,8 +420,10 @@ public actor FenceController {
         current = EpochRecord(id: cut.closedEpoch + 1, openedBy: reason, startedAt: now, roleAtStart: fence.role)
         nodeStatsAtOpen = statsAfterReset ?? statsAtCut
         slotOwners = ownersAfterReset ?? ownersAtCut ?? slotOwners
+        newStreamBaseline(replicationAfterReset ?? replicationAtCut)
         statsAfterReset = nil
         ownersAfterReset = nil
+        replicationAfterReset = nil
         resetNodeAtCut = false
         await handle(.epochOpened)
         // The pause ended with the next epoch's opening; it belongs to the record of the epoch just closed.

@@ -20,7 +20,7 @@ struct ReplicaView {
     private var ring: [Charge]
     private var ringNext = 0
     private var ringFull = false
-    static let ringCapacity = 8192
+    static let ringCapacity = 65536
 
     /// One charge: `bytes` to `slot`, complete at stream offset `endOffset`.
     struct Charge {

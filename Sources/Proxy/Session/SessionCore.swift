@@ -78,6 +78,8 @@ public struct SessionCore: ~Copyable {
         public static let suggestsRoleChange = Events(rawValue: 1 << 3)
         /// A reply taken the general way may have changed whether the client is `subscribed`.
         public static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
+        /// A replica's link began carrying the stream (`replicationLinkStart`).
+        public static let replicationLinkStarted = Events(rawValue: 1 << 5)
     }
 
     /// What the session must do after a chunk of client bytes was scanned.
@@ -269,14 +271,19 @@ public struct SessionCore: ~Copyable {
 
     /// Charges the stream the node sends down a replica's link (see ``ReplicationLink``).
     @inline(never)
-    private mutating func followReplicationLink(_ bytes: UnsafeRawBufferPointer) {
+    private mutating func followReplicationLink(_ bytes: UnsafeRawBufferPointer, into outcome: inout Events) {
         if replicationLink == nil {
             replicationLink = ReplicationLink(
                 commands: commands, continueAfter: psyncContinueAfter,
                 replicaCountsWholeTransaction: accounting.rules.version.major >= 9)
+            outcome.insert(.replicationLinkStarted)
         }
         _ = replicationLink?.streamRead(bytes, ledger: ledger)
     }
+
+    /// For a link that began: the replica's announced port and the offset its `PSYNC` said it had
+    /// processed (nil for `SYNC` or `PSYNC ? -1`).
+    var replicationLinkStart: (listeningPort: Int?, resumesAfter: Int64?) { (replicaListeningPort, psyncContinueAfter) }
 
     /// Scans and accounts `bytes` from the node. Inlined like `clientRead`.
     @inline(__always)
@@ -286,7 +293,7 @@ public struct SessionCore: ~Copyable {
             return outcome
         } else if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count)
-            if accounting.pipeBucket == .replication && readsReplicationStreams { followReplicationLink(bytes) }
+            if accounting.pipeBucket == .replication && readsReplicationStreams { followReplicationLink(bytes, into: &outcome) }
         } else if accounting.repliesUnparsed {
             ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: 0, bytesOut: bytes.count)
         } else {
@@ -323,7 +330,7 @@ public struct SessionCore: ~Copyable {
         if accounting.repliesArePipe {
             ledger.recordWire(bucket: accounting.pipeBucket, commands: 0, bytesIn: 0, bytesOut: bytes.count - offset)
             if accounting.pipeBucket == .replication && readsReplicationStreams {
-                followReplicationLink(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                followReplicationLink(UnsafeRawBufferPointer(rebasing: bytes[offset...]), into: &outcome)
             }
             return false
         }
