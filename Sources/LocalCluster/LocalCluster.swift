@@ -89,7 +89,7 @@ public final class LocalCluster: @unchecked Sendable {
         precondition(shardCount * (1 + replicasPerShard) <= names.count, "members are named a to z")
         self.nodeTimeoutMilliseconds = nodeTimeoutMilliseconds
         var fence = fence
-        fence.replicaStreamSource = replicaStreams
+        if fence.replicaStreamSource == nil { fence.replicaStreamSource = replicaStreams }
         var started: [Member] = []
         do {
             for shard in 0..<shardCount {

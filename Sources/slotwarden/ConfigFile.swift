@@ -29,6 +29,8 @@ struct SlotwardenConfig {
     var fence = FenceConfiguration()
     /// Where the node's password comes from; it is read at start-up and never logged.
     var nodeAuth = NodeAuthSettings()
+    /// How to reach other nodes' sidecars (`peers:`).
+    var peers = PeerAdminRule()
 
     static func load(path: String) throws -> SlotwardenConfig {
         let text: String
@@ -139,6 +141,25 @@ struct SlotwardenConfig {
                         config.fence.epochLogPath = try reader.string(innerValue, name)
                     default:
                         return false
+                    }
+                    return true
+                }
+            case "peers":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    let name = "\(key).\(inner)"
+                    switch inner {
+                    case "admin_port_offset": config.peers.adminPortOffset = try reader.int(innerValue, name, in: -65535...65535)
+                    case "timeout_ms": config.peers.timeoutMilliseconds = try reader.int(innerValue, name, in: 1...60_000)
+                    case "admin":
+                        try reader.mapping(innerValue, at: name) { announced, adminValue in
+                            guard HostPort(announced) != nil else {
+                                throw reader.error(at: adminValue, "\(name): '\(announced)' is not host:port")
+                            }
+                            let (host, port) = try reader.hostPort(adminValue, "\(name).\(announced)")
+                            config.peers.addresses[announced] = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+                            return true
+                        }
+                    default: return false
                     }
                     return true
                 }

@@ -74,6 +74,8 @@ struct Run: AsyncParsableCommand {
         guard let facts else { return }
         var fence = settings.fence
         fence.credentials = try settings.nodeAuth.credentials(environment: ProcessInfo.processInfo.environment)
+        fence.replicaStreamSource = PeerStreamClient(
+            rule: settings.peers, ownOffset: settings.admin.listenPort - settings.proxy.listenPort)
         let sidecar = try Sidecar(proxy: settings.proxy, fence: fence, node: facts, logger: logger)
         let admin = await startAdmin(adminConfiguration, sidecar: sidecar, logger: logger)
         try sidecar.start()
