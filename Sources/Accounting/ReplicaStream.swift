@@ -127,7 +127,7 @@ public struct ReplicaStreamBaseline: Sendable, Equatable {
 extension ReplicaStreamCounts {
     /// Whether `later` counts the same stream further: the same chain, or (when there was no link
     /// yet) a chain that began after this read.
-    func continues(into later: ReplicaStreamCounts) -> Bool {
+    public func continues(into later: ReplicaStreamCounts) -> Bool {
         guard later.sidecar == sidecar else { return false }
         if chain == later.chain { return true }
         guard chain == nil, let started = later.chain else { return false }

@@ -71,13 +71,17 @@ struct Demo: AsyncParsableCommand {
         print("workload: \(try MixedWorkload(cluster: cluster, rounds: rounds, tag: "two").run()) commands through the slotwardens")
 
         print("\n== fenced reconciliation of every slotwarden")
-        for member in cluster.members { try await reconcile(member) }
+        var differing: [String] = []
+        for member in cluster.members where try await reconcile(member) != .match { differing.append(member.name) }
+        guard differing.isEmpty else {
+            throw DemoFailure(description: "not every slotwarden matched its node: \(differing.joined(separator: ", "))")
+        }
     }
 
     /// Prints the verdict of a fenced reconciliation of `member`'s sidecar, as the admin API's
-    /// `/v1/reconcile?mode=fenced` gives it, with the slot cuts its open epoch made and, for a primary,
-    /// its busiest slots.
-    private func reconcile(_ member: LocalCluster.Member) async throws {
+    /// `/v1/reconcile?mode=fenced` gives it, with the slot cuts its open epoch made, for a replica the
+    /// stream its primary's slotwarden counted for it, and for a primary its busiest slots.
+    private func reconcile(_ member: LocalCluster.Member) async throws -> ReconcileVerdict {
         let report = try await AdminService(backend: ProxyBackend(sidecar: member.sidecar)).reconcile(mode: .fenced)
         let cuts = await member.sidecar.fence.slotCuts
         let summary = report.summary
@@ -86,17 +90,26 @@ struct Demo: AsyncParsableCommand {
         print(
             "\(member.name) (\(role)): \(report.verdict.rawValue) — \(summary.slotsCompared) slots compared, \(summary.match) match, "
                 + "\(summary.explained) explained, \(summary.unexplained) unexplained; slot cuts \(cuts.total) "
-                + "(\(cuts.slotsCut) slots); replicas \(replication.replicasOnNode) on the node, \(replication.linksThroughSidecar) "
-                + "through this slotwarden")
+                + "(\(cuts.slotsCut) slots); " + replicationSummary(replication))
         let reasons = Set(report.slots.flatMap(\.reasons)).map(\.rawValue).sorted()
         if !reasons.isEmpty { print("  reasons: \(reasons.joined(separator: ", "))") }
-        guard role == "primary" else { return }
+        guard role == "primary" else { return report.verdict }
         let busiest = report.slots.sorted { ($0.node.bytesIn, $1.slot) > ($1.node.bytesIn, $0.slot) }
         for row in busiest.prefix(top) {
             print(
                 "  slot " + pad("\(row.slot)", 5) + " ledger " + pad("\(row.ledger.bytesIn) / \(row.ledger.bytesOut)", 13) + " node "
                     + pad("\(row.node.bytesIn) / \(row.node.bytesOut)", 13) + " " + row.status.rawValue)
         }
+        return report.verdict
+    }
+
+    private func replicationSummary(_ replication: ReplicationReport) -> String {
+        guard let stream = replication.stream else {
+            return "replicas \(replication.replicasOnNode) on the node, \(replication.linksThroughSidecar) through this slotwarden"
+        }
+        let source = "stream from \(stream.primary ?? "?")"
+        guard let bytes = stream.bytesIn else { return "\(source) not known (\(stream.gap?.rawValue ?? "-"): \(stream.detail ?? "-"))" }
+        return "\(source): \(bytes) bytes in, as its slotwarden forwarded them"
     }
 
     private func pad(_ text: String, _ width: Int) -> String {
