@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Accounting
 import RESP
+import Proxy
 import Testing
 
 /// Every endpoint and error through the router, without sockets; every JSON body is checked
@@ -210,6 +211,63 @@ import Testing
             #expect(json["summary"]?["explained"]?.int == 1)
             #expect(json["summary"]?["unexplained"]?.int == 1)
         }
+    }
+
+    @Test func aReplicasReconciliationAddsTheStreamItsPrimarysSidecarCounted() async throws {
+        let backend = FakeBackend()
+        let stream = { (slots: [Int: UInt64]) in
+            ReplicaStreamCounts(
+                sidecar: "p", chain: 1, nextLink: 2, upToOffset: 0, complete: true,
+                slots: slots.sorted { $0.key < $1.key }.map { .init(slot: $0.key, bytesIn: $0.value) })
+        }
+        backend.update {
+            $0.snapshot = Fixtures.ledger([4: (10, 5)])
+            // Slot 4: its reads (10 in) and 40 bytes of stream; slot 6: stream only.
+            $0.stats = Fixtures.stats([4: (50, 5), 6: (25, 0)])
+            $0.replication = ReplicationInfo(
+                infoReplication: "role:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:7000\r\nmaster_link_status:up\r\nslave_repl_offset:500\r\n")
+            $0.streamBaseline = ReplicaStreamBaseline(primary: "10.0.0.1:7000", counts: stream([4: 100]))
+            $0.streamRead = .counts(primary: "10.0.0.1:7000", stream([4: 140, 6: 25]))
+        }
+        try await service(backend).withRouter { client in
+            let reply = try await client.get("/v1/reconcile?mode=fenced")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["verdict"]?.string == "match")
+            #expect(json["slots"]?[0]?["replication_in"]?.int == 40 && json["slots"]?[1]?["replication_in"]?.int == 25)
+            #expect(json["replication"]?["stream"]?["bytes_in"]?.int == 65)
+            #expect(json["replication"]?["stream"]?["processed_offset"]?.int == 500)
+            #expect(json["replication"]?["stream"]?["primary"]?.string == "10.0.0.1:7000")
+        }
+
+        // The primary's sidecar cannot be asked: the stream's bytes are named, not guessed.
+        backend.update { $0.streamRead = .failed(primary: "10.0.0.1:7000", gap: .peerUnreachable, detail: "connection refused") }
+        try await service(backend).withRouter { client in
+            let reply = try await client.get("/v1/reconcile?mode=fenced")
+            try conforms(reply, "GET", "/v1/reconcile")
+            let json = try reply.json
+            #expect(json["verdict"]?.string == "difference")
+            #expect(json["replication"]?["stream"]?["gap"]?.string == "peer_unreachable")
+            #expect(json["replication"]?["stream"]?["detail"]?.string == "connection refused")
+            #expect(json["slots"]?[0]?["reasons"] == .array([.string("replication")]))
+            #expect(json["summary"]?["unexplained"]?.int == 0)
+        }
+    }
+
+    @Test func streamCountsAreServedForOneReplicaUpToAnOffset() async throws {
+        let backend = FakeBackend()
+        try await service(backend).withRouter { client in
+            let reply = try await client.get("/v1/replication/stream?replica_port=6380&offset=77&replica_host=10.0.0.2")
+            try conforms(reply, "GET", "/v1/replication/stream")
+            #expect(try reply.json["up_to_offset"]?.int == 77)
+            for (query, parameter) in [("offset=1", "replica_port"), ("replica_port=6380", "offset"), ("replica_port=99999&offset=1", "replica_port")] {
+                let bad = try await client.get("/v1/replication/stream?\(query)")
+                #expect(bad.status == .badRequest, "\(query)")
+                try conforms(bad, "GET", "/v1/replication/stream")
+                #expect(try bad.json["error"]?["parameter"]?.string == parameter, "\(query)")
+            }
+        }
+        #expect(backend.calls.contains("stream(6380, 10.0.0.2, 77)"))
     }
 
     @Test func reconcileWithStatsDisabledIsUnavailable() async throws {
@@ -503,7 +561,8 @@ import Testing
         #expect(
             schema.operations == [
                 "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
-                "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links", "POST /v1/epochs", "POST /v1/fence/pause",
+                "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links", "GET /v1/replication/stream", "POST /v1/epochs",
+                "POST /v1/fence/pause",
                 "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in

@@ -27,6 +27,13 @@ final class FakeBackend: AdminBackend {
         var epochs: EpochList?
         var fence: FenceStatus?
         var cuts: SlotCutHistory?
+        /// The node's INFO replication (a replica's), read with its counters.
+        var replication: ReplicationInfo?
+        /// What the primary's sidecar answers now, and the baseline of the period.
+        var streamRead = FenceController.ReplicaStreamRead.notReplica
+        var streamBaseline: ReplicaStreamBaseline?
+        /// What this sidecar serves at /v1/replication/stream.
+        var servedStream = ReplicaStreamCounts(sidecar: "fake", chain: 1, nextLink: 2, upToOffset: 0, complete: true, slots: [])
     }
 
     /// Opened by the first resume.
@@ -99,6 +106,25 @@ final class FakeBackend: AdminBackend {
             guard $0.role != nil else { throw Unreachable() }
             $0.calls.append("slot-stats")
             return .parsed($0.stats)
+        }
+    }
+
+    func nodeSlotStatsAndOwners() async throws -> (stats: RawSlotStats, owners: SlotOwners?, replication: ReplicationInfo?) {
+        (try await nodeSlotStats(), nil, state.withLock { $0.replication })
+    }
+
+    func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead {
+        state.withLock { $0.streamRead }
+    }
+
+    func replicaStreamBaseline() async -> ReplicaStreamBaseline? { state.withLock { $0.streamBaseline } }
+
+    func replicaStream(listeningPort: Int, host: String?, upTo offset: Int64) async throws -> ReplicaStreamCounts {
+        state.withLock {
+            $0.calls.append("stream(\(listeningPort), \(host ?? "-"), \(offset))")
+            var counts = $0.servedStream
+            counts.upToOffset = offset
+            return counts
         }
     }
 
