@@ -66,6 +66,40 @@ struct ReplicaStreamTests {
         #expect(counts.chain == 1 && counts.nextLink == 3, "two links in one chain: \(counts.chain as Any), next \(counts.nextLink)")
     }
 
+    @Test("a replica that resyncs in full during load, through its primary's sidecar, still matches", arguments: [8, 9])
+    func fullResyncDuringLoad(major: Int) async throws {
+        let cluster = try LocalCluster(major: major)
+        defer { cluster.stop() }
+        let roles = try #require(try cluster.currentRoles())
+        let admin = AdminService(backend: ProxyBackend(sidecar: roles.replica.sidecar))
+        try Self.traffic(roles, round: 1)
+        let primary = try roles.primary.direct()
+        // A backlog too small for what is written while the replica is stopped: it must sync in full.
+        #expect(try primary.call("CONFIG", "SET", "repl-backlog-size", "16384") == .simpleString("OK"))
+        let fullSyncs = try roles.primary.info(section: "stats")["sync_full"]
+        let writer = try roles.primary.viaSidecar()
+        let value = String(repeating: "x", count: 1000)
+        #expect(kill(roles.replica.valkey.pid, SIGSTOP) == 0)
+        do {
+            #expect(try primary.call("CLIENT", "KILL", "TYPE", "replica").int == 1)
+            for index in 0..<200 { #expect(try writer.call("SET", "load:\(index)", value) == .simpleString("OK")) }
+        } catch {
+            kill(roles.replica.valkey.pid, SIGCONT)
+            throw error
+        }
+        #expect(kill(roles.replica.valkey.pid, SIGCONT) == 0)
+        // Writes go on while the replica reconnects, loads the snapshot and catches up.
+        for index in 200..<400 { #expect(try writer.call("SET", "load:\(index)", value) == .simpleString("OK")) }
+        #expect(try writer.call("WAIT", "1", "15000") == .integer(1))
+        #expect(try roles.primary.info(section: "stats")["sync_full"] != fullSyncs, "the replica synced in full")
+        try Self.traffic(roles, round: 2)
+        let report = try await admin.reconcile(mode: .fenced)
+        #expect(report.verdict == .match, "\(report.summary) \(report.slots.filter { $0.status != .match }.prefix(5)) \(report.replication)")
+        #expect(report.replication.stream?.gap == nil, "\(report.replication)")
+        let primaryReport = try await AdminService(backend: ProxyBackend(sidecar: roles.primary.sidecar)).reconcile(mode: .fenced)
+        #expect(primaryReport.verdict == .match, "\(primaryReport.summary) \(primaryReport.replication)")
+    }
+
     @Test("a replica's sidecar asks its primary's over the admin API; a primary's sidecar it cannot reach is named")
     func overHTTPAndUnreachable() async throws {
         let admins = Mutex<[String: String]>([:])
