@@ -136,7 +136,9 @@ public final class NodeControl: @unchecked Sendable {
     }
 
     private static func readAtCut(_ client: NodeClient) throws -> CutRead {
-        let steps = [["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"], ["CLUSTER", "NODES"], ["INFO", "replication"]]
+        // SLOT-STATS last: the two small replies are decoded, and the rest of the EXEC reply is the
+        // large one, kept as read without scanning it a second time.
+        let steps = [["CLUSTER", "NODES"], ["INFO", "replication"], ["CLUSTER", "SLOT-STATS", "SLOTSRANGE", "0", "16383"]]
         try client.send(RESPEncoder.command(["MULTI"]) + steps.flatMap { RESPEncoder.command($0) } + RESPEncoder.command(["EXEC"]))
         for step in [["MULTI"]] + steps {
             let reply = try client.readValue()
@@ -147,27 +149,23 @@ public final class NodeControl: @unchecked Sendable {
         return try splitTransaction(client.readFrameBytes())
     }
 
-    /// Splits the `EXEC` reply `*3 <slot-stats> <cluster-nodes> <info>` without decoding the large first element.
+    /// Splits the `EXEC` reply `*3 <cluster-nodes> <info> <slot-stats>`, decoding the two small
+    /// elements only: the rest of the frame (already scanned whole by the read) is the third.
     private static func splitTransaction(_ exec: [UInt8]) throws -> CutRead {
         let header: [UInt8] = Array("*3\r\n".utf8)
         guard exec.starts(with: header) else {
             throw NodeClient.Failure("EXEC of the cut's reads answered \(String(decoding: exec.prefix(80), as: UTF8.self))")
         }
-        var end = header.count
-        var scanner = ReplyScanner()
-        let scanned = exec.withUnsafeBytes { bytes -> Bool in
-            if case .complete = scanner.next(in: bytes, at: &end) { return true }
-            return false
-        }
-        let statsBytes = Array(exec[header.count..<end])
-        guard scanned, statsBytes.first != UInt8(ascii: "-") else {
-            throw NodeClient.Failure("CLUSTER SLOT-STATS in MULTI: \(String(decoding: statsBytes.prefix(120), as: UTF8.self))")
-        }
-        guard let (nodes, used) = try RESPValueDecoder.decode(exec[end...]), let text = nodes.string else {
+        guard let (nodes, nodesBytes) = try RESPValueDecoder.decode(exec[header.count...]), let text = nodes.string else {
             throw NodeClient.Failure("CLUSTER NODES in MULTI gave no text")
         }
-        guard let (info, _) = try RESPValueDecoder.decode(exec[(end + used)...]), let infoText = info.string else {
+        let infoStart = header.count + nodesBytes
+        guard let (info, infoBytes) = try RESPValueDecoder.decode(exec[infoStart...]), let infoText = info.string else {
             throw NodeClient.Failure("INFO replication in MULTI gave no text")
+        }
+        let statsBytes = Array(exec[(infoStart + infoBytes)...])
+        guard statsBytes.first != UInt8(ascii: "-") else {
+            throw NodeClient.Failure("CLUSTER SLOT-STATS in MULTI: \(String(decoding: statsBytes.prefix(120), as: UTF8.self))")
         }
         return CutRead(stats: .bytes(statsBytes), owners: try SlotOwners(clusterNodes: text), replication: ReplicationInfo(infoReplication: infoText))
     }
