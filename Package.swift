@@ -59,10 +59,18 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "Fleet",
+            dependencies: [
+                "Admin", "Proxy", "Accounting", "RESP",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "slotwarden",
             dependencies: [
-                "Admin", "LocalCluster", "Proxy", "Accounting", "RESP", "UV",
+                "Admin", "Fleet", "LocalCluster", "Proxy", "Accounting", "RESP", "UV",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -88,7 +96,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Admin", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Accounting", .product(name: "Logging", package: "swift-log"),
+                "Admin", "Fleet", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Accounting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict

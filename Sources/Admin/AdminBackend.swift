@@ -57,6 +57,8 @@ public protocol AdminBackend: Sendable {
     func replicaStreamBaseline() async -> ReplicaStreamBaseline?
     /// On a replica: asks its primary's sidecar for the stream counts up to the offset in `replication`.
     func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead
+    /// The node's view of the slot owners that the open period belongs to; nil without a fence.
+    func slotOwners() async -> SlotOwners?
 }
 
 /// What `/metrics` shows of the failover fence.
@@ -93,6 +95,7 @@ extension AdminBackend {
         ReplicaStreamCounts(sidecar: "", chain: nil, nextLink: 1, upToOffset: offset, complete: true, slots: [])
     }
     public func replicaStreamBaseline() async -> ReplicaStreamBaseline? { nil }
+    public func slotOwners() async -> SlotOwners? { nil }
     public func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead { .notReplica }
     public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] { [] }
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
@@ -168,6 +171,8 @@ public struct ProxyBackend: AdminBackend {
     }
 
     public func replicaStreamBaseline() async -> ReplicaStreamBaseline? { await fence?.replicaStreamBaseline() }
+
+    public func slotOwners() async -> SlotOwners? { await fence?.slotOwners }
 
     public func readReplicaStream(_ replication: ReplicationInfo) async -> FenceController.ReplicaStreamRead {
         guard let fence else { return .notReplica }

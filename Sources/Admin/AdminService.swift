@@ -101,6 +101,14 @@ public final class AdminService: Sendable {
         router.get("/v1/cuts") { request, _ in await self.respond { try await self.slotCuts(Self.query(request)) } }
         router.get("/v1/replication/links") { request, _ in await self.respond { try await self.replicaViews(Self.query(request)) } }
         router.get("/v1/replication/stream") { request, _ in await self.respond { try await self.replicaStream(Self.query(request)) } }
+        router.get("/v1/heatmap") { request, _ in
+            do {
+                return try self.heatmapPage(Self.query(request))
+            } catch {
+                return await self.respond { () async throws -> ErrorBody in throw error }
+            }
+        }
+        router.get("/v1/heatmap/data") { _, _ in await self.respond { try await self.heatmapData() } }
         let mutating = router.group().add(middleware: BearerAuthMiddleware(token: configuration.token))
         mutating.post("/v1/epochs") { request, _ in await self.respond { try await self.closeEpoch(Self.query(request)) } }
         mutating.post("/v1/fence/pause") { _, _ in await self.respond { try await self.setOperatorPause(true) } }

@@ -11,7 +11,7 @@ struct Slotwarden: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "slotwarden",
         abstract: "A TCP sidecar for one Valkey node that keeps an exact per-slot byte ledger.",
-        subcommands: [Run.self, CheckConfig.self, Demo.self, Reconcile.self, LedgerCommand.self])
+        subcommands: [Run.self, CheckConfig.self, Demo.self, Reconcile.self, LedgerCommand.self, FleetCommand.self])
 }
 
 struct Run: AsyncParsableCommand {
