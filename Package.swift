@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "AdminTests",
             dependencies: [
-                "Admin", "TestSupport", "Proxy", "Accounting", "RESP",
+                "Admin", "Fleet", "TestSupport", "Proxy", "Accounting", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -50,6 +50,12 @@ public struct Fleet: Sendable {
         public var result: Result<Value, Failure>
 
         public var value: Value? { try? result.get() }
+
+        public init(node: ClusterMap.Node, admin: String?, result: Result<Value, Failure>) {
+            self.node = node
+            self.admin = admin
+            self.result = result
+        }
     }
 
     /// `GET target` (a path with its query) on the admin API of every node in `nodes`, all at once,

@@ -270,6 +270,30 @@ import Testing
         #expect(backend.calls.contains("stream(6380, 10.0.0.2, 77)"))
     }
 
+    @Test func heatmapDataHasEverySlotAndThePageIsSelfContained() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([7: (30, 5)])
+            $0.stats = Fixtures.stats([7: (30, 5)])
+        }
+        try await service(backend).withRouter { client in
+            let data = try await client.get("/v1/heatmap/data")
+            try conforms(data, "GET", "/v1/heatmap/data")
+            let json = try data.json
+            #expect(json["bytes_in"]?[7]?.int == 30 && json["bytes_out"]?[7]?.int == 5 && json["commands"]?[7]?.int == 1)
+            #expect(json["owner"]?.array?.allSatisfy { $0.int == -1 } == true, "no fence: no owners known")
+            #expect(json["keys"]?.array?.count == 16384)
+
+            let page = try await client.get("/v1/heatmap?refresh_ms=500")
+            #expect(page.status == .ok && page.headers[.contentType] == "text/html; charset=utf-8")
+            #expect(page.text.contains("const REFRESH_MS = 500;") && page.text.contains("const DATA_URL = \"heatmap/data\";"))
+            #expect(!page.text.contains("src=") && !page.text.contains("http://") && !page.text.contains("https://"))
+            let bad = try await client.get("/v1/heatmap?refresh_ms=soon")
+            #expect(bad.status == .badRequest)
+            try conforms(bad, "GET", "/v1/heatmap")
+        }
+    }
+
     @Test func reconcileWithStatsDisabledIsUnavailable() async throws {
         let backend = FakeBackend()
         backend.update {
@@ -560,10 +584,9 @@ import Testing
     @Test func everyDocumentedOperationIsRouted() async throws {
         #expect(
             schema.operations == [
-                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/ledger",
-                "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links", "GET /v1/replication/stream", "POST /v1/epochs",
-                "POST /v1/fence/pause",
-                "POST /v1/fence/resume",
+                "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/heatmap",
+                "GET /v1/heatmap/data", "GET /v1/ledger", "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links",
+                "GET /v1/replication/stream", "POST /v1/epochs", "POST /v1/fence/pause", "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in
             for operation in schema.operations {

