@@ -9,7 +9,8 @@ public struct FleetReconciliation: Codable, Sendable, Equatable {
         case match
         /// Every sidecar answered; at least one did not match.
         case difference
-        /// Some sidecar could not be asked, or could not compare.
+        /// Some sidecar could not be asked, could not compare, or read its two sides in more than its
+        /// `max_pause_ms` (not a consistent cut: ask again, or give it a longer pause).
         case incomplete
 
         /// `slotwarden fleet reconcile`'s exit status.
@@ -33,8 +34,9 @@ public struct FleetReconciliation: Codable, Sendable, Equatable {
         public var slotsCompared: Int?
         public var explained: Int?
         public var unexplained: Int?
-        /// The first unexplained slots, ascending (at most 20).
+        /// The first unexplained slots, ascending (at most 20), with node minus ledger.
         public var unexplainedSlots: [Int]?
+        public var unexplainedDifferences: [ByteDifference]?
         public var error: String?
     }
 
@@ -73,10 +75,15 @@ public struct FleetReconciliation: Codable, Sendable, Equatable {
                 switch answer?.result {
                 case .success(let report):
                     line.verdict = report.verdict.rawValue
+                    if report.fence?.maxPauseExceeded == true {
+                        line.error = "its read took longer than max_pause_ms (\(report.fence?.maxPauseMilliseconds ?? 0) ms): not a consistent cut"
+                    }
                     line.slotsCompared = report.summary.slotsCompared
                     line.explained = report.summary.explained
                     line.unexplained = report.summary.unexplained
-                    line.unexplainedSlots = Array(report.slots.filter { $0.status != .match && $0.reasons.isEmpty }.map(\.slot).prefix(20))
+                    let unexplained = report.slots.filter { $0.status != .match && $0.reasons.isEmpty }.prefix(20)
+                    line.unexplainedSlots = unexplained.map(\.slot)
+                    line.unexplainedDifferences = unexplained.map(\.difference)
                 case .failure(let failure): line.error = failure.description
                 case nil: line.error = "not asked"
                 }
@@ -97,7 +104,7 @@ public struct FleetReconciliation: Codable, Sendable, Equatable {
         }
         self.nodes = nodes
         self.pairings = pairings
-        if nodes.contains(where: { $0.verdict == nil || $0.verdict == ReconcileVerdict.unavailable.rawValue }) {
+        if nodes.contains(where: { $0.verdict == nil || $0.verdict == ReconcileVerdict.unavailable.rawValue || $0.error != nil }) {
             verdict = .incomplete
         } else if nodes.allSatisfy({ $0.verdict == ReconcileVerdict.match.rawValue }) {
             verdict = .match
@@ -111,7 +118,7 @@ extension FleetReconciliation.Node {
     init(shard: Int, id: String, address: String, role: String, admin: String?) {
         self.init(
             shard: shard, id: id, address: address, role: role, admin: admin, verdict: nil, slotsCompared: nil, explained: nil,
-            unexplained: nil, unexplainedSlots: nil, error: nil)
+            unexplained: nil, unexplainedSlots: nil, unexplainedDifferences: nil, error: nil)
     }
 }
 

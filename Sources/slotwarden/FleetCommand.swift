@@ -8,13 +8,13 @@ import Proxy
 struct FleetCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fleet",
-        abstract: "Ask every sidecar of a cluster at once: status, reconciliation, busiest slots, heat map.",
+        abstract: "Ask every sidecar of a cluster at once: status, reconciliation, busiest slots, heat map, rebalance plan.",
         discussion: """
             The cluster is found through any sidecar's client address (CLUSTER SHARDS); each node's sidecar \
             admin API by the peers rule of the configuration file (peers.admin_port_offset, peers.admin), \
             or else --admin-port-offset.
             """,
-        subcommands: [FleetStatus.self, FleetReconcile.self, FleetTopCommand.self, FleetHeatmap.self])
+        subcommands: [FleetStatus.self, FleetReconcile.self, FleetTopCommand.self, FleetHeatmap.self, FleetRebalance.self])
 }
 
 /// Where the cluster is and how its sidecars' admin APIs are found; shared by every fleet subcommand.
@@ -149,7 +149,10 @@ struct FleetReconcile: AsyncParsableCommand {
                 ["shard", "node", "role", "verdict", "compared", "explained", "unexplained", "admin / error"],
                 report.nodes.map { node in
                     let unexplained = node.unexplained.map { count in
-                        count == 0 ? "0" : "\(count) (slots \((node.unexplainedSlots ?? []).map(String.init).joined(separator: ",")))"
+                        let slots = zip(node.unexplainedSlots ?? [], node.unexplainedDifferences ?? []).map { slot, difference in
+                            "\(slot) (in \(difference.bytesIn), out \(difference.bytesOut))"
+                        }
+                        return count == 0 ? "0" : "\(count): \(slots.joined(separator: ", "))"
                     }
                     return [
                         "\(node.shard)", "\(node.address) \(node.id.prefix(8))", node.role, node.verdict ?? "unreachable",

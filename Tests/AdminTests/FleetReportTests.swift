@@ -52,13 +52,22 @@ struct FleetReportTests {
         #expect(unreachable.nodes.first { $0.id == "d" }?.error == "cannot ask x")
         #expect(unreachable.pairings.map(\.primary) == ["10.0.0.1:7000", "10.0.0.1:7002"])
         #expect(FleetReconciliation(map: map, answers: answers(["a": .unavailable, "b": .match, "c": .match, "d": .match])).verdict == .incomplete)
+        // A sidecar whose read outlasted its max pause did not compare one cut: the cluster is not known.
+        var slow = answers(["a": .match, "b": .match, "c": .match, "d": .match])
+        slow[0].result = .success(Self.report(.difference, pauseExceeded: true))
+        let inconsistent = FleetReconciliation(map: map, answers: slow)
+        #expect(inconsistent.verdict == .incomplete && inconsistent.nodes[0].error?.contains("not a consistent cut") == true)
     }
 
-    static func report(_ verdict: ReconcileVerdict) -> ReconcileReport {
+    static func report(_ verdict: ReconcileVerdict, pauseExceeded: Bool = false) -> ReconcileReport {
         let unexplained = verdict == .match ? 0 : 1
+        let fence = """
+            "fence":{"drained":true,"in_flight":0,"drain_milliseconds":0,"paused_milliseconds":80,"max_pause_milliseconds":50,\
+            "max_pause_exceeded":\(pauseExceeded)},
+            """
         let json = """
             {"mode":"fenced","epoch":{"id":1,"started_at":"t"},"node":{"version":"9.1.2","role":"master","cluster_enabled":true},
-            "network_stats_enabled":true,"node_reset_detected":false,"replicas":1,
+            "network_stats_enabled":true,"node_reset_detected":false,"replicas":1,\(fence)
             "replication":{"replicas_on_node":1,"links_through_sidecar":1,"behind":[]},"slots":[],"not_reported":[],"slot_cuts":0,
             "summary":{"slots_compared":1,"match":\(1 - unexplained),"node_higher":0,"ledger_higher":\(unexplained),"explained":0,
             "unexplained":\(unexplained),"bytes_in_difference":0,"bytes_out_difference":0},"verdict":"\(verdict.rawValue)"}
@@ -75,5 +84,56 @@ struct FleetReportTests {
             by: "commands", map: map, perNode: [(a, [(5, 10), (6, 30)]), (b, [(5, 25)])], unreachable: ["10.0.0.1:7003: gone"], limit: 1)
         #expect(top.slots.count == 1 && top.unreachable == ["10.0.0.1:7003: gone"])
         #expect(top.slots.first.map { ($0.slot, $0.owner, $0.value, $0.nodes) } ?? (0, nil, 0, []) == (5, "10.0.0.1:7000", 35, ["10.0.0.1:7000", "10.0.0.1:7001"]))
+    }
+}
+
+/// The rebalance plan, on loads made by hand.
+struct RebalancePlanTests {
+    static let names = [(id: "a", address: "10.0.0.1:7000"), (id: "b", address: "10.0.0.2:7000"), (id: "c", address: "10.0.0.3:7000")]
+    /// Three nearly equal ranges, as a fresh cluster has them.
+    static let owner = (0..<HashSlot.count).map { $0 * 3 / HashSlot.count }
+
+    @Test func aHotBandIsSpreadWithFewMovesFromTheHotPrimaryOnly() {
+        var load = Array(repeating: UInt64(10), count: HashSlot.count)
+        for slot in 100..<900 { load[slot] = 1000 }  // 5 % of the slots, on a, carry most of the traffic
+        let plan = RebalancePlan(
+            measure: "bytes", primaries: Self.names, weights: [], owner: Self.owner, load: load, keys: nil, tolerance: 0.05, maxMoves: 1000)
+        #expect(plan.balanced && plan.note == nil)
+        #expect(plan.maxOverMeanBefore > 2 && plan.maxOverMeanAfter <= 1.05, "\(plan.maxOverMeanBefore) → \(plan.maxOverMeanAfter)")
+        #expect(plan.moves.allSatisfy { $0.from == 0 && $0.to != 0 })
+        #expect(plan.moves.count < 600, "hot slots first: \(plan.moves.count) moves")
+        #expect(plan.primaries.map(\.loadAfter).reduce(0, +) == load.reduce(0, +))
+        #expect(plan.batches.count == 2 && plan.batches.allSatisfy { $0.from == 0 })
+    }
+
+    @Test func weightsSetTheShares() {
+        let load = Array(repeating: UInt64(6), count: HashSlot.count)
+        let plan = RebalancePlan(
+            measure: "commands", primaries: Self.names, weights: [2, 1, 1], owner: Self.owner, load: load, keys: nil, tolerance: 0.02,
+            maxMoves: 10_000)
+        #expect(plan.balanced)
+        let after = plan.primaries.map { Double($0.loadAfter) }
+        #expect(abs(after[0] / after[1] - 2) < 0.1 && abs(after[1] / after[2] - 1) < 0.1, "\(after)")
+    }
+
+    @Test func aSlotHotterThanAShareIsNamedAndFewerKeysWinATie() {
+        var load = Array(repeating: UInt64(0), count: HashSlot.count)
+        load[42] = 1_000_000
+        load[43] = 10
+        let alone = RebalancePlan(
+            measure: "bytes", primaries: Self.names, weights: [], owner: Self.owner, load: load, keys: nil, tolerance: 0.1, maxMoves: 10)
+        #expect(!alone.balanced)
+        #expect(alone.note?.contains("slot 42 alone carries 1000000") == true, "\(alone.note ?? "-")")
+
+        var even = Array(repeating: UInt64(0), count: HashSlot.count)
+        even[7] = 100
+        even[8] = 100
+        var keys = Array(repeating: UInt64(0), count: HashSlot.count)
+        keys[7] = 50
+        keys[8] = 3
+        let tie = RebalancePlan(
+            measure: "bytes", primaries: Self.names, weights: [], owner: Self.owner, load: even, keys: keys, tolerance: 0.1, maxMoves: 1)
+        #expect(tie.moves.first?.slot == 8 && tie.moves.first?.keys == 3)
+        #expect(tie.note == "stopped at --max-moves 1")
     }
 }

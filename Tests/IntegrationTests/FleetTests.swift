@@ -18,12 +18,15 @@ struct FleetTests {
         var servers: [String: AdminServer] = [:]
         let configPath: String
 
-        init(shards: Int) async throws {
-            cluster = try LocalCluster(major: 9, shards: shards, replicasPerShard: 1)
+        init(major: Int = 9, shards: Int) async throws {
+            cluster = try LocalCluster(major: major, shards: shards, replicasPerShard: 1)
             var peers = "peers:\n  admin:\n"
             for member in cluster.members {
+                // A debug build reads CLUSTER SLOT-STATS in a few hundred ms: a fenced read under traffic
+                // needs a longer pause than the default 50 ms to be a consistent cut.
                 let server = try await AdminServer.start(
-                    AdminService(backend: ProxyBackend(sidecar: member.sidecar), configuration: AdminConfiguration(listenPort: 0)))
+                    AdminService(
+                        backend: ProxyBackend(sidecar: member.sidecar), configuration: AdminConfiguration(listenPort: 0, maxPauseMilliseconds: 3000)))
                 servers[member.name] = server
                 peers += "    \"127.0.0.1:\(member.sidecarPort)\": \"127.0.0.1:\(server.port)\"\n"
             }
@@ -40,6 +43,17 @@ struct FleetTests {
         func fleet(_ arguments: [String]) async throws -> SlotwardenBinary.Outcome {
             try await SlotwardenBinary.run(
                 ["fleet"] + arguments + ["--cluster", "127.0.0.1:\(cluster.members[0].sidecarPort)", "--config", configPath, "--timeout-ms", "5000"])
+        }
+
+        /// Every sidecar's ledger (node view) summed per slot, bytes in + out: the load the rebalance plans with.
+        func slotLoads() async throws -> [UInt64] {
+            let admins = Dictionary(uniqueKeysWithValues: cluster.members.map { ("127.0.0.1:\($0.sidecarPort)", "127.0.0.1:\(servers[$0.name]!.port)") })
+            let map = try Fleet.discover(entry: "127.0.0.1:\(cluster.members[0].sidecarPort)", timeoutMilliseconds: 5000)
+            let fleet = Fleet(map: map, timeoutMilliseconds: 5000) { admins[$0] }
+            let answers = await fleet.ask(map.nodes, "/v1/heatmap/data", as: HeatmapData.self)
+            let data = HeatmapData(cluster: map, title: "", generatedAt: "", perNode: answers.compactMap { a in a.value.map { (a.node, $0) } })
+            #expect(answers.allSatisfy { $0.value != nil })
+            return zip(data.bytesIn, data.bytesOut).map { $0 + $1 }
         }
 
         /// Writes across both shards, and 200 more to one hot key; waits until every replica has them.
@@ -115,5 +129,98 @@ struct FleetTests {
         let incomplete = try await served.fleet(["reconcile"])
         #expect(incomplete.status == 2, "\(incomplete.output)")
         #expect(incomplete.output.contains("cluster: incomplete") && incomplete.output.contains("cannot ask"), "\(incomplete.output)")
+    }
+
+    /// On 9.x the whole plan, by atomic migration, under write traffic. On 8.x its first 20 moves, by
+    /// the legacy steps (each slot a few round trips: the whole plan would take minutes in a debug
+    /// build), after the traffic: under concurrent writes a legacy move on 8.1 sometimes leaves the
+    /// target's sidecar a few commands higher than its node on a moved slot (not understood yet; the
+    /// fleet check after the batch catches it and the rebalance stops there).
+    @Test(
+        "rebalance spreads a skewed workload (80 % of the writes, with large values, on 5 % of the slots) where valkey-cli sees nothing to do, losing no write",
+        arguments: [8, 9])
+    func rebalanceASkewedWorkload(major: Int) async throws {
+        let served = try await ServedCluster(major: major, shards: 3)
+        do {
+            try await rebalance(served, atomic: major >= 9)
+        } catch {
+            await served.stop()
+            throw error
+        }
+        await served.stop()
+    }
+
+    private func rebalance(_ served: ServedCluster, atomic: Bool) async throws {
+        let maxMoves = atomic ? 1000 : 20
+        // The first 5 % of the slots (all in shard 0) get 80 % of the writes.
+        let hotSlots = 0..<(HashSlot.count / 20)
+        var tags: [Int: String] = [:]
+        var candidate = 0
+        while tags.count < hotSlots.count {
+            let tag = "h\(candidate)"
+            let slot = Int(HashSlot(key: tag).rawValue)
+            if hotSlots.contains(slot) && tags[slot] == nil { tags[slot] = tag }
+            candidate += 1
+        }
+        // Large values on the hot slots, so that the writes of the traffic below (small, over every
+        // slot) do not hide the skew before the plan is carried out.
+        let client = served.cluster.client()
+        let large = String(repeating: "x", count: 4000)
+        for index in 0..<2500 {
+            let hot = index % 5 != 4
+            let key = hot ? "{\(tags[hotSlots.randomElement()!]!)}:\(index % 7)" : "cold:\(index)"
+            #expect(try client.call(key: key, ["SET", key, hot ? large : String(repeating: "y", count: 1000)]) == .simpleString("OK"))
+        }
+        client.close()
+
+        let plan = try await served.fleet(["rebalance", "--by", "bytes", "--tolerance", "0.2"])
+        #expect(plan.status == 0, "\(plan.output)\(plan.error)")
+        let figures = try #require(plan.output.split(separator: "\n").first { $0.hasPrefix("max/mean load:") }, "\(plan.output)")
+        print("slotwarden fleet rebalance --by bytes --tolerance 0.2 (plan):\n\(plan.output.split(separator: "\n").prefix(7).joined(separator: "\n"))")
+
+        // valkey-cli balances slot counts: every primary has a third of the slots, so it moves nothing.
+        let cli = try #require(ProcessInfo.processInfo.environment["SLOTWARDEN_VALKEY_CLI"], "scripts/test exports SLOTWARDEN_VALKEY_CLI")
+        let simulated = try await SlotwardenBinary.runExecutable(
+            cli, ["--cluster", "rebalance", "127.0.0.1:\(served.cluster.members[0].sidecarPort)", "--cluster-simulate"])
+        print("valkey-cli --cluster rebalance --cluster-simulate:\n\(simulated.output)")
+        #expect(simulated.output.contains("No rebalancing needed"), "\(simulated.output)")
+
+        // Carried out under write traffic (9.x) or after it (8.x): no acknowledged write is lost.
+        let traffic = ClusterAccountingTests.Traffic(cluster: served.cluster)
+        try traffic.waitForProgress(100)
+        var outcome = atomic ? nil : try await traffic.stop()
+        let loads = try await served.slotLoads()
+        let executed = try await served.fleet(["rebalance", "--by", "bytes", "--tolerance", "0.2", "--max-moves", "\(maxMoves)", "--execute"])
+        if atomic {
+            try traffic.waitForProgress(100)
+            outcome = try await traffic.stop()
+        }
+        let written = try #require(outcome)
+        // Exit 1: carried out, but the moves allowed do not reach the tolerance.
+        #expect(executed.status == (maxMoves >= 1000 ? 0 : 1), "stderr: \(executed.error)")
+        #expect(executed.output.contains("cluster_state ok, fleet reconciliation match"), "\(executed.output)")
+        print("--execute:\n\(executed.output.split(separator: "\n").filter { !$0.contains("SLOTSRANGE") }.joined(separator: "\n"))")
+        let reader = served.cluster.client()
+        defer { reader.close() }
+        var lost = 0
+        for (key, value) in written.acknowledged where try reader.call(key: key, ["GET", key]) != .bulkString(Array(value.utf8)) { lost += 1 }
+        #expect(lost == 0, "\(lost) of \(written.acknowledged.count) acknowledged writes lost")
+        #expect(written.problems.isEmpty, "\(written.problems.prefix(5))")
+        print("rebalance \(atomic ? "under" : "after") traffic: \(written.acknowledged.count) acknowledged writes, \(lost) lost; \(figures)")
+
+        // The hot slots are spread now: the same per-slot loads under the owners the cluster has after
+        // the moves are within the tolerance (plus what the traffic added meanwhile).
+        let map = try Fleet.discover(entry: "127.0.0.1:\(served.cluster.members[0].sidecarPort)", timeoutMilliseconds: 5000)
+        var perPrimary: [String: UInt64] = [:]
+        for slot in 0..<HashSlot.count { perPrimary[map.owner(of: slot)?.id ?? "-", default: 0] += loads[slot] }
+        let mean = Double(perPrimary.values.reduce(0, +)) / Double(perPrimary.count)
+        let maxOverMean = Double(perPrimary.values.max() ?? 0) / mean
+        print(String(format: "measured after the moves: max/mean load %.2f over %d primaries", maxOverMean, perPrimary.count))
+        if atomic {
+            #expect(perPrimary.count == 3 && maxOverMean < 1.3, "\(perPrimary)")
+        } else {
+            #expect(executed.output.contains("stopped at --max-moves \(maxMoves)"), "\(executed.output)")
+            #expect(executed.output.contains("legacy SETSLOT / MIGRATE"))
+        }
     }
 }

@@ -27,7 +27,11 @@ public enum SlotwardenBinary {
     /// Runs `slotwarden arguments…` to its end and returns its exit status (128 + the signal if a
     /// signal ended it) and what it printed.
     public static func run(_ arguments: [String]) async throws -> Outcome {
-        let executable = try #require(path, "the slotwarden executable was not built")
+        try await runExecutable(try #require(path, "the slotwarden executable was not built"), arguments)
+    }
+
+    /// Runs any `executable` the same way (`valkey-cli`, say, to compare with).
+    public static func runExecutable(_ executable: String, _ arguments: [String]) async throws -> Outcome {
         let result = try await Subprocess.run(
             .path(FilePath(executable)), arguments: Arguments(arguments),
             output: .string(limit: outputLimit), error: .string(limit: outputLimit))
