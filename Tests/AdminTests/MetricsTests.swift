@@ -6,7 +6,9 @@ import Proxy
 import Metrics
 import Prometheus
 import RESP
+import Synchronization
 import Testing
+import TestSupport
 
 @Suite struct MetricsTests {
     /// The value of one sample line (`name{labels} value`), nil when absent.
@@ -173,5 +175,38 @@ import Testing
         let handler = factory.makeCounter(label: "fence_reopened", dimensions: [("reason", "test")])
         handler.increment(by: 3)
         #expect(metrics.registry.emitToString().contains(#"slotwarden_fence_reopened{reason="test"} 3"#))
+    }
+}
+
+/// The Grafana dashboard and the Prometheus rules in docs/ query only series that `/metrics` serves.
+@Suite struct DashboardTests {
+    @Test func everySeriesTheDocsQueryIsServed() async throws {
+        let backend = FakeBackend()
+        backend.update {
+            $0.snapshot = Fixtures.ledger([7: (30, 5)])
+            var counters = FenceController.Counters()
+            counters.pauseMilliseconds = [40]
+            counters.drainMilliseconds = [0]
+            $0.fence = FenceStatus(epochID: 1, counters: counters)
+        }
+        let service = AdminService(backend: backend, configuration: AdminConfiguration(topSlots: 16))
+        let exposition = Mutex("")
+        try await service.withRouter { client in
+            let text = try await client.get("/metrics").text
+            exposition.withLock { $0 = text }
+        }
+        let served = Set(exposition.withLock { $0 }.split(separator: "\n").filter { !$0.hasPrefix("#") }.map { String($0.prefix { $0 != "{" && $0 != " " }) })
+        let docs = ValkeyBinaries.repositoryRoot.appendingPathComponent("docs")
+        var queried = Set<String>()
+        for file in ["grafana-dashboard.json", "prometheus.md"] {
+            let text = try String(contentsOf: docs.appendingPathComponent(file), encoding: .utf8)
+            let pattern = try Regex(#"[a-z_]*:?slotwarden_[a-z_]+"#)
+            for match in text.matches(of: pattern) { queried.insert(String(text[match.range])) }
+        }
+        // Recording rules (cluster:slotwarden_…) are names the rules make, not series a sidecar serves.
+        let raw = queried.filter { !$0.contains(":") }
+        #expect(raw.count >= 10, "\(raw.sorted())")
+        let missing = raw.filter { !served.contains($0) }
+        #expect(missing.isEmpty, "queried but not served: \(missing.sorted()); served: \(served.sorted())")
     }
 }
