@@ -98,6 +98,7 @@ let package = Package(
             dependencies: [
                 "Admin", "Fleet", "LocalCluster", "TestSupport", "Proxy", "UV", "RESP", "Accounting", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

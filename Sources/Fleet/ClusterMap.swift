@@ -34,6 +34,11 @@ public struct ClusterMap: Sendable, Equatable {
         public var primary: Node? { nodes.first { $0.isPrimary } }
         public var replicas: [Node] { nodes.filter { !$0.isPrimary } }
         public var slotCount: Int { slots.reduce(0) { $0 + $1.count } }
+
+        public init(slots: [ClosedRange<Int>], nodes: [Node]) {
+            self.slots = slots
+            self.nodes = nodes
+        }
     }
 
     public struct ParseError: Error, CustomStringConvertible {

@@ -13,10 +13,14 @@ public struct Fleet: Sendable {
     /// rule covers no such address.
     private let adminAddress: @Sendable (String) -> String?
     public let timeoutMilliseconds: Int
+    /// At most this many sidecars are asked at the same time: sockets and memory stay bounded on a
+    /// fleet of any size.
+    public let maxConcurrent: Int
 
-    public init(map: ClusterMap, timeoutMilliseconds: Int, adminAddress: @escaping @Sendable (String) -> String?) {
+    public init(map: ClusterMap, timeoutMilliseconds: Int, maxConcurrent: Int = 64, adminAddress: @escaping @Sendable (String) -> String?) {
         self.map = map
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.maxConcurrent = max(1, maxConcurrent)
         self.adminAddress = adminAddress
     }
 
@@ -58,11 +62,25 @@ public struct Fleet: Sendable {
         }
     }
 
-    /// `GET target` (a path with its query) on the admin API of every node in `nodes`, all at once,
-    /// each within the timeout; answers in the order of `nodes`.
+    /// `GET target` (a path with its query) on the admin API of every node in `nodes`, `maxConcurrent`
+    /// at a time, each within the timeout; answers in the order of `nodes`.
     public func ask<Value: Decodable & Sendable>(_ nodes: [ClusterMap.Node], _ target: String, as type: Value.Type) async -> [Answer<Value>] {
+        var answers = [Answer<Value>?](repeating: nil, count: nodes.count)
+        await fold(nodes, target, as: type) { index, answer in answers[index] = answer }
+        return answers.map { $0.unsafelyUnwrapped }
+    }
+
+    /// `ask`, handing each answer to `take` (with its node's index) as it arrives instead of keeping
+    /// them all: what a fleet-wide merge of large answers holds at once is `maxConcurrent` of them.
+    public func fold<Value: Decodable & Sendable>(
+        _ nodes: [ClusterMap.Node], _ target: String, as type: Value.Type, _ take: (Int, Answer<Value>) -> Void
+    ) async {
         await withTaskGroup(of: (Int, Answer<Value>).self) { group in
-            for (index, node) in nodes.enumerated() {
+            var next = 0
+            func askNext() {
+                guard next < nodes.count else { return }
+                let (index, node) = (next, nodes[next])
+                next += 1
                 group.addTask {
                     guard let admin = adminAddress(node.address) else {
                         return (index, Answer(node: node, admin: nil, result: .failure(Failure("the peer rule gives no admin address for \(node.address)"))))
@@ -70,9 +88,11 @@ public struct Fleet: Sendable {
                     return (index, Answer(node: node, admin: admin, result: await Self.get(admin, target, as: type, timeout: timeoutMilliseconds)))
                 }
             }
-            var answers = [Answer<Value>?](repeating: nil, count: nodes.count)
-            for await (index, answer) in group { answers[index] = answer }
-            return answers.map { $0.unsafelyUnwrapped }
+            for _ in 0..<min(maxConcurrent, nodes.count) { askNext() }
+            for await (index, answer) in group {
+                take(index, answer)
+                askNext()
+            }
         }
     }
 

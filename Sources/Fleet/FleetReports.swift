@@ -154,37 +154,64 @@ public struct FleetTop: Codable, Sendable, Equatable {
     }
 }
 
-extension HeatmapData {
-    /// The whole cluster's map: owners from `map`, every node's counts summed per slot, and each
-    /// slot's keys from the node that owns it.
-    public init(cluster map: ClusterMap, title: String, generatedAt: String, perNode: [(node: ClusterMap.Node, data: HeatmapData)]) {
-        let primaries = map.shards.compactMap(\.primary)
-        var owner = Array(repeating: -1, count: HashSlot.count)
+/// The whole cluster's heat map, merged one node's data at a time (so that a large fleet's answers
+/// need not all be held at once): owners from the cluster map, every node's counts summed per slot,
+/// and each slot's keys from the node that owns it.
+public struct ClusterHeatmap: Sendable {
+    private let primaries: [ClusterMap.Node]
+    private var owner: [Int]
+    private var commands: [UInt64]
+    private var bytesIn: [UInt64]
+    private var bytesOut: [UInt64]
+    private var keys: [UInt64]
+    private var cpu: [UInt64]
+    private var sawKeys = false
+    private var sawCPU = false
+    /// Nodes whose data was merged.
+    public private(set) var merged = 0
+
+    public init(map: ClusterMap) {
+        primaries = map.shards.compactMap(\.primary)
+        owner = Array(repeating: -1, count: HashSlot.count)
         for (index, primary) in primaries.enumerated() {
             for shard in map.shards where shard.primary == primary {
                 for range in shard.slots { for slot in range { owner[slot] = index } }
             }
         }
-        var commands = Array(repeating: UInt64(0), count: HashSlot.count)
-        var bytesIn = commands
-        var bytesOut = commands
-        var keys: [UInt64]? = commands
-        var cpu: [UInt64]? = commands
-        for (node, data) in perNode where data.isWellFormed {
-            for slot in 0..<HashSlot.count {
-                commands[slot] &+= data.commands[slot]
-                bytesIn[slot] &+= data.bytesIn[slot]
-                bytesOut[slot] &+= data.bytesOut[slot]
-                if let nodeCPU = data.cpuUsec { cpu?[slot] &+= nodeCPU[slot] }
-                if node.isPrimary, owner[slot] >= 0, primaries[owner[slot]].id == node.id, let nodeKeys = data.keys { keys?[slot] = nodeKeys[slot] }
-            }
+        commands = Array(repeating: 0, count: HashSlot.count)
+        (bytesIn, bytesOut, keys, cpu) = (commands, commands, commands, commands)
+    }
+
+    /// Adds `node`'s map; a malformed one is left out (and not counted in `merged`).
+    public mutating func add(_ data: HeatmapData, from node: ClusterMap.Node) {
+        guard data.isWellFormed else { return }
+        merged += 1
+        let owns = primaries.firstIndex { $0.id == node.id }
+        for slot in 0..<HashSlot.count {
+            commands[slot] &+= data.commands[slot]
+            bytesIn[slot] &+= data.bytesIn[slot]
+            bytesOut[slot] &+= data.bytesOut[slot]
+            if let nodeCPU = data.cpuUsec { cpu[slot] &+= nodeCPU[slot] }
+            if let owns, owner[slot] == owns, let nodeKeys = data.keys { keys[slot] = nodeKeys[slot] }
         }
-        if perNode.allSatisfy({ $0.data.keys == nil }) { keys = nil }
-        if perNode.allSatisfy({ $0.data.cpuUsec == nil }) { cpu = nil }
-        self.init(
+        sawKeys = sawKeys || data.keys != nil
+        sawCPU = sawCPU || data.cpuUsec != nil
+    }
+
+    public func data(title: String, generatedAt: String) -> HeatmapData {
+        HeatmapData(
             title: title, generatedAt: generatedAt,
             source: "every sidecar's ledger (node view, since its open epoch or the slot's last cut) summed per slot; keys from each slot's owner",
-            owners: primaries.map { Owner(id: $0.id, address: $0.address) }, owner: owner, commands: commands, bytesIn: bytesIn,
-            bytesOut: bytesOut, keys: keys, cpuUsec: cpu)
+            owners: primaries.map { .init(id: $0.id, address: $0.address) }, owner: owner, commands: commands, bytesIn: bytesIn,
+            bytesOut: bytesOut, keys: sawKeys ? keys : nil, cpuUsec: sawCPU ? cpu : nil)
+    }
+}
+
+extension HeatmapData {
+    /// The whole cluster's map from every node's (see ``ClusterHeatmap``).
+    public init(cluster map: ClusterMap, title: String, generatedAt: String, perNode: [(node: ClusterMap.Node, data: HeatmapData)]) {
+        var merged = ClusterHeatmap(map: map)
+        for (node, data) in perNode { merged.add(data, from: node) }
+        self = merged.data(title: title, generatedAt: generatedAt)
     }
 }

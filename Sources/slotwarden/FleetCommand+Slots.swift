@@ -98,21 +98,22 @@ struct FleetHeatmap: AsyncParsableCommand {
 
     func run() async throws {
         let fleet = try options.fleet()
-        let answers = await fleet.ask(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self)
-        let answered = answers.compactMap { answer in answer.value.map { (node: answer.node, data: $0) } }
-        let entry = options.cluster
-        let data = HeatmapData(
-            cluster: fleet.map, title: "slotwarden · cluster of \(fleet.map.shards.count) shards via \(entry)",
-            generatedAt: ISO8601DateFormatter().string(from: Date()), perNode: answered)
+        var merged = ClusterHeatmap(map: fleet.map)
+        var unanswered: [String] = []
+        await fleet.fold(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self) { _, answer in
+            if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
+        }
+        let data = merged.data(
+            title: "slotwarden · cluster of \(fleet.map.shards.count) shards via \(options.cluster)", generatedAt: ISO8601DateFormatter().string(from: Date()))
         do {
             try HeatmapPage.embedding(data).write(toFile: out, atomically: true, encoding: .utf8)
         } catch {
             printError("slotwarden fleet heatmap: cannot write \(out): \(error)")
             throw ExitCode(2)
         }
-        print("wrote \(out): 16384 slots, \(data.owners.count) owners, from \(answered.count) of \(answers.count) sidecars")
-        for answer in answers where answer.value == nil { print("not asked: \(answer.node.address): \(answer.result.failureDescription)") }
-        if answered.count < answers.count { throw ExitCode(2) }
+        print("wrote \(out): 16384 slots, \(data.owners.count) owners, from \(merged.merged) of \(fleet.map.nodes.count) sidecars")
+        for line in unanswered { print("not asked: \(line)") }
+        if !unanswered.isEmpty { throw ExitCode(2) }
     }
 }
 

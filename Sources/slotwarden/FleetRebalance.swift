@@ -40,13 +40,16 @@ struct FleetRebalance: AsyncParsableCommand {
         guard maxMoves >= 0 else { throw ValidationError("--max-moves: expected 0 or more") }
         let fleet = try options.fleet()
         let primaries = fleet.map.shards.compactMap(\.primary)
-        let answers = await fleet.ask(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self)
-        for answer in answers where answer.value == nil {
-            printError("slotwarden fleet rebalance: \(answer.node.address): \(answer.result.failureDescription)")
+        var merged = ClusterHeatmap(map: fleet.map)
+        var unanswered: [String] = []
+        await fleet.fold(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self) { _, answer in
+            if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
+        }
+        guard unanswered.isEmpty else {
+            for line in unanswered { printError("slotwarden fleet rebalance: not asked: \(line)") }
             throw ExitCode(2)
         }
-        let data = HeatmapData(
-            cluster: fleet.map, title: "", generatedAt: "", perNode: answers.compactMap { answer in answer.value.map { (answer.node, $0) } })
+        let data = merged.data(title: "", generatedAt: "")
         let load: [UInt64]
         switch by {
         case "commands": load = data.commands

@@ -56,7 +56,7 @@ struct FleetTests {
             return zip(data.bytesIn, data.bytesOut).map { $0 + $1 }
         }
 
-        /// Writes across both shards, and 200 more to one hot key; waits until every replica has them.
+        /// Writes across every shard, and 200 more to one hot key; waits until every replica has them.
         func traffic(hotKey: String) throws {
             let client = cluster.client()
             defer { client.close() }
@@ -129,6 +129,27 @@ struct FleetTests {
         let incomplete = try await served.fleet(["reconcile"])
         #expect(incomplete.status == 2, "\(incomplete.output)")
         #expect(incomplete.output.contains("cluster: incomplete") && incomplete.output.contains("cannot ask"), "\(incomplete.output)")
+    }
+
+    @Test("the largest local cluster LocalCluster makes (26 members, a to z): 13 shards × (primary + replica), every sidecar matches")
+    func twentySixNodes() async throws {
+        let served = try await ServedCluster(shards: 13)
+        do {
+            try served.traffic(hotKey: "hot")
+            let clock = ContinuousClock()
+            let start = clock.now
+            let reconcile = try await served.fleet(["reconcile"])
+            let elapsed = start.duration(to: clock.now)
+            #expect(reconcile.status == 0, "\(reconcile.output)\(reconcile.error)")
+            #expect(reconcile.output.components(separatedBy: " match ").count - 1 == 26, "\(reconcile.output)")
+            let status = try await served.fleet(["status"])
+            #expect(status.status == 0 && status.output.split(separator: "\n").count == 27, "\(status.output)")
+            print("fleet reconcile over 26 real nodes (fenced, debug build): \(elapsed)")
+        } catch {
+            await served.stop()
+            throw error
+        }
+        await served.stop()
     }
 
     /// On 9.x the whole plan, by atomic migration, under write traffic. On 8.x its first 20 moves, by
