@@ -19,6 +19,11 @@ extension AdminService {
             ledger: snapshot, owners: owners, stats: stats)
     }
 
+    /// `GET /v1/heatmap/rows`: the same, only the slots with figures (see ``HeatmapRows``).
+    func heatmapRows() async throws -> HeatmapRows {
+        HeatmapRows(try await heatmapData())
+    }
+
     /// `GET /v1/heatmap`: the page, reading `heatmap/data` every `refresh_ms` (0: once).
     func heatmapPage(_ query: QueryReader) throws -> Response {
         let refresh = try query.int("refresh_ms", default: 2000, in: 0...3_600_000)

@@ -109,6 +109,7 @@ public final class AdminService: Sendable {
             }
         }
         router.get("/v1/heatmap/data") { _, _ in await self.respond { try await self.heatmapData() } }
+        router.get("/v1/heatmap/rows") { _, _ in await self.respond { try await self.heatmapRows() } }
         let mutating = router.group().add(middleware: BearerAuthMiddleware(token: configuration.token))
         mutating.post("/v1/epochs") { request, _ in await self.respond { try await self.closeEpoch(Self.query(request)) } }
         mutating.post("/v1/fence/pause") { _, _ in await self.respond { try await self.setOperatorPause(true) } }

@@ -94,3 +94,40 @@ public struct HeatmapData: Codable, Sendable, Equatable {
         return counts.allSatisfy { $0 == HashSlot.count } && owner.allSatisfy { $0 >= -1 && $0 < owners.count }
     }
 }
+
+/// The same figures as ``HeatmapData`` for the slots with any, one row each (`GET /v1/heatmap/rows`):
+/// what `slotwarden fleet` asks every sidecar for. A node counts traffic for its own shard's slots
+/// and the few it refused, so on a large cluster this is a few dozen rows instead of 16384 × 6 numbers.
+public struct HeatmapRows: Codable, Sendable, Equatable {
+    public struct Row: Codable, Sendable, Equatable {
+        public var slot: Int
+        public var commands: UInt64
+        public var bytesIn: UInt64
+        public var bytesOut: UInt64
+        public var keys: UInt64?
+        public var cpuUsec: UInt64?
+    }
+
+    public var generatedAt: String
+    /// Whether the node's key counts and CPU time were read (rows without them are zero then).
+    public var nodeRead: Bool
+    public var rows: [Row]
+
+    public init(_ data: HeatmapData) {
+        generatedAt = data.generatedAt
+        nodeRead = data.keys != nil
+        rows = (0..<HashSlot.count).compactMap { slot in
+            let keys = data.keys?[slot]
+            let cpu = data.cpuUsec?[slot]
+            guard data.commands[slot] != 0 || data.bytesIn[slot] != 0 || data.bytesOut[slot] != 0 || (keys ?? 0) != 0 || (cpu ?? 0) != 0 else {
+                return nil
+            }
+            return Row(
+                slot: slot, commands: data.commands[slot], bytesIn: data.bytesIn[slot], bytesOut: data.bytesOut[slot], keys: keys,
+                cpuUsec: cpu)
+        }
+    }
+
+    /// Whether every row names a slot.
+    public var isWellFormed: Bool { rows.allSatisfy { (0..<HashSlot.count).contains($0.slot) } }
+}

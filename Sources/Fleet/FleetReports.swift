@@ -182,6 +182,22 @@ public struct ClusterHeatmap: Sendable {
         (bytesIn, bytesOut, keys, cpu) = (commands, commands, commands, commands)
     }
 
+    /// Adds `node`'s rows; malformed ones are left out (and not counted in `merged`).
+    public mutating func add(_ rows: HeatmapRows, from node: ClusterMap.Node) {
+        guard rows.isWellFormed else { return }
+        merged += 1
+        let owns = primaries.firstIndex { $0.id == node.id }
+        for row in rows.rows {
+            commands[row.slot] &+= row.commands
+            bytesIn[row.slot] &+= row.bytesIn
+            bytesOut[row.slot] &+= row.bytesOut
+            if let nodeCPU = row.cpuUsec { cpu[row.slot] &+= nodeCPU }
+            if let owns, owner[row.slot] == owns, let nodeKeys = row.keys { keys[row.slot] = nodeKeys }
+        }
+        sawKeys = sawKeys || rows.nodeRead
+        sawCPU = sawCPU || rows.nodeRead
+    }
+
     /// Adds `node`'s map; a malformed one is left out (and not counted in `merged`).
     public mutating func add(_ data: HeatmapData, from node: ClusterMap.Node) {
         guard data.isWellFormed else { return }

@@ -100,7 +100,7 @@ struct FleetHeatmap: AsyncParsableCommand {
         let fleet = try options.fleet()
         var merged = ClusterHeatmap(map: fleet.map)
         var unanswered: [String] = []
-        await fleet.fold(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self) { _, answer in
+        await fleet.fold(fleet.map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
             if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
         }
         let data = merged.data(

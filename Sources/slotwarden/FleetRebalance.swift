@@ -42,7 +42,7 @@ struct FleetRebalance: AsyncParsableCommand {
         let primaries = fleet.map.shards.compactMap(\.primary)
         var merged = ClusterHeatmap(map: fleet.map)
         var unanswered: [String] = []
-        await fleet.fold(fleet.map.nodes, "/v1/heatmap/data", as: HeatmapData.self) { _, answer in
+        await fleet.fold(fleet.map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
             if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
         }
         guard unanswered.isEmpty else {

@@ -16,13 +16,18 @@ struct FleetReportTests {
     }
 
     /// Two shards as `CLUSTER SHARDS` answers in RESP2: 0-8191 (a, b), 8192-16383 split in two ranges (c, d).
-    static let shards = RESPValue.array([
-        .array([bulk("slots"), .array([.integer(0), .integer(8191)]), bulk("nodes"), .array([node("a", port: 7000, role: "master"), node("b", port: 7001, role: "replica")])]),
+    static var shards: RESPValue {
         .array([
-            bulk("slots"), .array([.integer(12000), .integer(16383), .integer(8192), .integer(11999)]), bulk("nodes"),
-            .array([node("d", port: 7003, role: "replica", health: "loading"), node("c", port: 7002, role: "master")]),
-        ]),
-    ])
+            .array([
+                bulk("slots"), .array([.integer(0), .integer(8191)]), bulk("nodes"),
+                .array([node("a", port: 7000, role: "master"), node("b", port: 7001, role: "replica")]),
+            ]),
+            .array([
+                bulk("slots"), .array([.integer(12000), .integer(16383), .integer(8192), .integer(11999)]), bulk("nodes"),
+                .array([node("d", port: 7003, role: "replica", health: "loading"), node("c", port: 7002, role: "master")]),
+            ]),
+        ])
+    }
 
     @Test func clusterShardsGiveShardsSlotsAndRoles() throws {
         let map = try ClusterMap(clusterShards: Self.shards)

@@ -284,6 +284,10 @@ import Testing
             #expect(json["owner"]?.array?.allSatisfy { $0.int == -1 } == true, "no fence: no owners known")
             #expect(json["keys"]?.array?.count == 16384)
 
+            let rows = try await client.get("/v1/heatmap/rows")
+            try conforms(rows, "GET", "/v1/heatmap/rows")
+            #expect(try rows.json["rows"]?.array?.count == 1 && rows.json["rows"]?[0]?["slot"]?.int == 7)
+
             let page = try await client.get("/v1/heatmap?refresh_ms=500")
             #expect(page.status == .ok && page.headers[.contentType] == "text/html; charset=utf-8")
             #expect(page.text.contains("const REFRESH_MS = 500;") && page.text.contains("const DATA_URL = \"heatmap/data\";"))
@@ -585,7 +589,7 @@ import Testing
         #expect(
             schema.operations == [
                 "GET /livez", "GET /metrics", "GET /readyz", "GET /v1/cuts", "GET /v1/epochs", "GET /v1/epochs/{id}", "GET /v1/heatmap",
-                "GET /v1/heatmap/data", "GET /v1/ledger", "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links",
+                "GET /v1/heatmap/data", "GET /v1/heatmap/rows", "GET /v1/ledger", "GET /v1/ledger/top", "GET /v1/reconcile", "GET /v1/replication/links",
                 "GET /v1/replication/stream", "POST /v1/epochs", "POST /v1/fence/pause", "POST /v1/fence/resume",
             ])
         try await service(FakeBackend(), token: "t").withRouter { client in

@@ -82,7 +82,7 @@ struct FleetScaleTests {
 
         start = clock.now
         var heatmap = ClusterHeatmap(map: map)
-        await fleet.fold(map.nodes, "/v1/heatmap/data", as: HeatmapData.self) { _, answer in
+        await fleet.fold(map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
             if let data = answer.value { heatmap.add(data, from: answer.node) }
         }
         _ = heatmap.data(title: "scale", generatedAt: "now")
@@ -104,8 +104,8 @@ struct FleetScaleTests {
 }
 
 /// Admin APIs of many sidecars in this process: one listening port each, canned answers (a matching
-/// reconciliation, a top, a heat map with every slot busy), each after 2 ms, as from a sidecar across
-/// a network. Counts how many requests it holds at once.
+/// reconciliation, a top, heat map rows), each after 2 ms, as from a sidecar across a network.
+/// Counts how many requests it holds at once.
 final class SimulatedSidecars: Sendable {
     let ports: [Int]
     private let group: MultiThreadedEventLoopGroup
@@ -168,13 +168,15 @@ final class SimulatedSidecars: Sendable {
             {"epoch":{"id":3,"started_at":"t"},"view":"node","by":"bytes_in","limit":100,
             "slots":[\((0..<100).map { #"{"slot":\#($0 * 97),"commands":\#(1000 - $0),"bytes_in":\#(50_000 - $0),"bytes_out":\#(20_000 - $0)}"# }.joined(separator: ","))]}
             """
-        let busy = (0..<HashSlot.count).map { UInt64($0 % 1000) }
+        // A node of a 500-shard cluster has figures for its shard's 33 slots and a few it refused.
+        var busy = Array(repeating: UInt64(0), count: HashSlot.count)
+        for slot in 0..<40 { busy[slot * 409] = UInt64(1000 + slot) }
         let heatmap = HeatmapData(
             title: "simulated", generatedAt: "2026-12-07T00:00:00Z", source: "canned", owners: [], owner: Array(repeating: -1, count: HashSlot.count),
             commands: busy, bytesIn: busy, bytesOut: busy, keys: busy, cpuUsec: busy)
         return [
             "/v1/reconcile": ByteBuffer(string: reconcile), "/v1/ledger/top": ByteBuffer(string: top),
-            "/v1/heatmap/data": ByteBuffer(bytes: try encoder.encode(heatmap)),
+            "/v1/heatmap/rows": ByteBuffer(bytes: try encoder.encode(HeatmapRows(heatmap))),
         ]
     }
 }
