@@ -96,6 +96,20 @@ public struct Fleet: Sendable {
         }
     }
 
+    /// Every sidecar's heat map rows merged into the cluster's, and the sidecars that could not be
+    /// asked (`address: why`).
+    public func heatmap() async -> (merged: ClusterHeatmap, unanswered: [String]) {
+        var merged = ClusterHeatmap(map: map)
+        var unanswered: [String] = []
+        await fold(map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
+            switch answer.result {
+            case .success(let rows): merged.add(rows, from: answer.node)
+            case .failure(let failure): unanswered.append("\(answer.node.address): \(failure)")
+            }
+        }
+        return (merged, unanswered)
+    }
+
     /// The largest answer read: a reconciliation of every slot is a few MB.
     static let maxBodyBytes = 64 << 20
 

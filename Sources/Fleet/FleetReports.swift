@@ -154,7 +154,7 @@ public struct FleetTop: Codable, Sendable, Equatable {
     }
 }
 
-/// The whole cluster's heat map, merged one node's data at a time (so that a large fleet's answers
+/// The whole cluster's heat map, merged one node's rows at a time (so that a large fleet's answers
 /// need not all be held at once): owners from the cluster map, every node's counts summed per slot,
 /// and each slot's keys from the node that owns it.
 public struct ClusterHeatmap: Sendable {
@@ -198,36 +198,11 @@ public struct ClusterHeatmap: Sendable {
         sawCPU = sawCPU || rows.nodeRead
     }
 
-    /// Adds `node`'s map; a malformed one is left out (and not counted in `merged`).
-    public mutating func add(_ data: HeatmapData, from node: ClusterMap.Node) {
-        guard data.isWellFormed else { return }
-        merged += 1
-        let owns = primaries.firstIndex { $0.id == node.id }
-        for slot in 0..<HashSlot.count {
-            commands[slot] &+= data.commands[slot]
-            bytesIn[slot] &+= data.bytesIn[slot]
-            bytesOut[slot] &+= data.bytesOut[slot]
-            if let nodeCPU = data.cpuUsec { cpu[slot] &+= nodeCPU[slot] }
-            if let owns, owner[slot] == owns, let nodeKeys = data.keys { keys[slot] = nodeKeys[slot] }
-        }
-        sawKeys = sawKeys || data.keys != nil
-        sawCPU = sawCPU || data.cpuUsec != nil
-    }
-
     public func data(title: String, generatedAt: String) -> HeatmapData {
         HeatmapData(
             title: title, generatedAt: generatedAt,
             source: "every sidecar's ledger (node view, since its open epoch or the slot's last cut) summed per slot; keys from each slot's owner",
             owners: primaries.map { .init(id: $0.id, address: $0.address) }, owner: owner, commands: commands, bytesIn: bytesIn,
             bytesOut: bytesOut, keys: sawKeys ? keys : nil, cpuUsec: sawCPU ? cpu : nil)
-    }
-}
-
-extension HeatmapData {
-    /// The whole cluster's map from every node's (see ``ClusterHeatmap``).
-    public init(cluster map: ClusterMap, title: String, generatedAt: String, perNode: [(node: ClusterMap.Node, data: HeatmapData)]) {
-        var merged = ClusterHeatmap(map: map)
-        for (node, data) in perNode { merged.add(data, from: node) }
-        self = merged.data(title: title, generatedAt: generatedAt)
     }
 }

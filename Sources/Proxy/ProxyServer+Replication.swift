@@ -18,15 +18,7 @@ extension ProxyServer {
     /// What the replica at the end of a link will count as bytes in, per slot, for the stream
     /// forwarded to it (see `ReplicaView`).
     public struct ReplicaViewReport: Sendable, Equatable, Codable {
-        public struct Slot: Sendable, Equatable, Codable {
-            public var slot: Int
-            public var bytesIn: UInt64
-
-            public init(slot: Int, bytesIn: UInt64) {
-                self.slot = slot
-                self.bytesIn = bytesIn
-            }
-        }
+        public typealias Slot = ReplicaStreamCounts.Slot
 
         public var connection: UInt64
         /// The replica as its primary's `INFO replication` names it: the link's peer address and the

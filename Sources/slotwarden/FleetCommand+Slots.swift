@@ -98,11 +98,7 @@ struct FleetHeatmap: AsyncParsableCommand {
 
     func run() async throws {
         let fleet = try options.fleet()
-        var merged = ClusterHeatmap(map: fleet.map)
-        var unanswered: [String] = []
-        await fleet.fold(fleet.map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
-            if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
-        }
+        let (merged, unanswered) = await fleet.heatmap()
         let data = merged.data(
             title: "slotwarden · cluster of \(fleet.map.shards.count) shards via \(options.cluster)", generatedAt: ISO8601DateFormatter().string(from: Date()))
         do {

@@ -40,11 +40,7 @@ struct FleetRebalance: AsyncParsableCommand {
         guard maxMoves >= 0 else { throw ValidationError("--max-moves: expected 0 or more") }
         let fleet = try options.fleet()
         let primaries = fleet.map.shards.compactMap(\.primary)
-        var merged = ClusterHeatmap(map: fleet.map)
-        var unanswered: [String] = []
-        await fleet.fold(fleet.map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
-            if let data = answer.value { merged.add(data, from: answer.node) } else { unanswered.append("\(answer.node.address): \(answer.result.failureDescription)") }
-        }
+        let (merged, unanswered) = await fleet.heatmap()
         guard unanswered.isEmpty else {
             for line in unanswered { printError("slotwarden fleet rebalance: not asked: \(line)") }
             throw ExitCode(2)

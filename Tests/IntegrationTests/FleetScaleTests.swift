@@ -81,10 +81,7 @@ struct FleetScaleTests {
         let topTime = start.duration(to: clock.now)
 
         start = clock.now
-        var heatmap = ClusterHeatmap(map: map)
-        await fleet.fold(map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
-            if let data = answer.value { heatmap.add(data, from: answer.node) }
-        }
+        let (heatmap, _) = await fleet.heatmap()
         _ = heatmap.data(title: "scale", generatedAt: "now")
         let heatmapTime = start.duration(to: clock.now)
 

@@ -50,11 +50,8 @@ struct FleetTests {
             let admins = Dictionary(uniqueKeysWithValues: cluster.members.map { ("127.0.0.1:\($0.sidecarPort)", "127.0.0.1:\(servers[$0.name]!.port)") })
             let map = try Fleet.discover(entry: "127.0.0.1:\(cluster.members[0].sidecarPort)", timeoutMilliseconds: 5000)
             let fleet = Fleet(map: map, timeoutMilliseconds: 5000) { admins[$0] }
-            var merged = ClusterHeatmap(map: map)
-            await fleet.fold(map.nodes, "/v1/heatmap/rows", as: HeatmapRows.self) { _, answer in
-                if let rows = answer.value { merged.add(rows, from: answer.node) }
-            }
-            #expect(merged.merged == map.nodes.count)
+            let (merged, unanswered) = await fleet.heatmap()
+            #expect(unanswered.isEmpty && merged.merged == map.nodes.count, "\(unanswered)")
             let data = merged.data(title: "", generatedAt: "")
             return zip(data.bytesIn, data.bytesOut).map { $0 + $1 }
         }
