@@ -10,7 +10,8 @@ public actor FenceController {
     let server: ProxyServer
     private let control: NodeControl
     private let logger: Logger
-    private let epochLogPath: String?
+    /// Where closed epochs are appended, when configured.
+    private let epochLog: EpochLog?
     private var history: EpochHistory
     private var current: EpochRecord
     private var timers: [FailoverFence.Timer: Task<Void, Never>] = [:]
@@ -127,7 +128,7 @@ public actor FenceController {
         self.server = server
         self.control = control
         self.logger = logger
-        self.epochLogPath = configuration.epochLogPath
+        self.epochLog = configuration.epochLogPath.map { EpochLog(path: $0, logger: logger) }
         self.history = EpochHistory(capacity: configuration.epochHistory)
         self.current = EpochRecord(id: 1, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
         self.pollRoleNow = pollRoleNow
@@ -434,28 +435,9 @@ public actor FenceController {
         }
         releaseCutWaiters()
         guard let final = history.epochs.last else { return }
-        appendToLog(final)
+        epochLog?.append(final)
         let ready = epochWaiters.filter { final.id > $0.after }
         epochWaiters.removeAll { final.id > $0.after }
         for waiter in ready { waiter.continuation.resume(returning: final) }
-    }
-
-    private func appendToLog(_ epoch: EpochRecord) {
-        guard let epochLogPath else { return }
-        do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            var line = try encoder.encode(epoch)
-            line.append(UInt8(ascii: "\n"))
-            if !FileManager.default.fileExists(atPath: epochLogPath) {
-                _ = FileManager.default.createFile(atPath: epochLogPath, contents: nil)
-            }
-            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: epochLogPath))
-            defer { try? handle.close() }
-            try handle.seekToEnd()
-            try handle.write(contentsOf: line)
-        } catch {
-            logger.error("cannot append to the epoch log", metadata: ["path": "\(epochLogPath)", "error": "\(error)"])
-        }
     }
 }
