@@ -47,6 +47,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .target(
+            name: "Settings",
+            dependencies: ["Proxy", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        .target(
             name: "Admin",
             dependencies: [
                 "Accounting", "Proxy", "RESP",
@@ -70,13 +75,12 @@ let package = Package(
         .executableTarget(
             name: "slotwarden",
             dependencies: [
-                "Admin", "Fleet", "LocalCluster", "Proxy", "Accounting", "RESP", "UV",
+                "Admin", "Fleet", "Settings", "LocalCluster", "Proxy", "Accounting", "RESP", "UV",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: strict
         ),

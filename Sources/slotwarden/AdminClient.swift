@@ -1,4 +1,5 @@
 import Admin
+import Settings
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation

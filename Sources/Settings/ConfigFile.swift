@@ -3,13 +3,20 @@ import Proxy
 import Yams
 
 /// A configuration problem, located in the file: `path:line:column: message`.
-struct ConfigError: Error, CustomStringConvertible {
-    var path: String
-    var line: Int?
-    var column: Int?
-    var message: String
+public struct ConfigError: Error, CustomStringConvertible {
+    public var path: String
+    public var line: Int?
+    public var column: Int?
+    public var message: String
 
-    var description: String {
+    public init(path: String, line: Int? = nil, column: Int? = nil, message: String) {
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+    }
+
+    public var description: String {
         switch (line, column) {
         case (let line?, let column?): "\(path):\(line):\(column): \(message)"
         case (let line?, nil): "\(path):\(line): \(message)"
@@ -19,20 +26,22 @@ struct ConfigError: Error, CustomStringConvertible {
 }
 
 /// `config/slotwarden.yaml`, validated. Every key is optional; an absent key keeps its default.
-struct SlotwardenConfig {
-    var proxy = ProxyConfiguration()
-    var logLevel = Logger.Level.info
+public struct SlotwardenConfig: Sendable {
+    public var proxy = ProxyConfiguration()
+    public var logLevel = Logger.Level.info
     /// `node`: learn key positions from the node's `COMMAND`; `builtin`: use the built-in table.
-    var commandsSource = "node"
+    public var commandsSource = "node"
     /// The admin HTTP API (`admin:`, `reconcile:`, `metrics:`).
-    var admin = AdminSettings()
-    var fence = FenceConfiguration()
+    public var admin = AdminSettings()
+    public var fence = FenceConfiguration()
     /// Where the node's password comes from; it is read at start-up and never logged.
-    var nodeAuth = NodeAuthSettings()
+    public var nodeAuth = NodeAuthSettings()
     /// How to reach other nodes' sidecars (`peers:`).
-    var peers = PeerAdminRule()
+    public var peers = PeerAdminRule()
 
-    static func load(path: String) throws -> SlotwardenConfig {
+    public init() {}
+
+    public static func load(path: String) throws -> SlotwardenConfig {
         let text: String
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
@@ -42,7 +51,7 @@ struct SlotwardenConfig {
         return try parse(text, path: path)
     }
 
-    static func parse(_ text: String, path: String) throws -> SlotwardenConfig {
+    public static func parse(_ text: String, path: String) throws -> SlotwardenConfig {
         var config = SlotwardenConfig()
         var lowWatermarkNode: Node?
         let root: Node?
@@ -196,12 +205,12 @@ struct SlotwardenConfig {
 }
 
 /// Credentials for the control connection, by reference: the password itself never sits in the file.
-struct NodeAuthSettings {
-    var user: String?
-    var passwordEnvironmentVariable: String?
-    var passwordFile: String?
+public struct NodeAuthSettings: Sendable {
+    public var user: String?
+    public var passwordEnvironmentVariable: String?
+    public var passwordFile: String?
 
-    func credentials(environment: [String: String]) throws -> NodeCredentials? {
+    public func credentials(environment: [String: String]) throws -> NodeCredentials? {
         if let passwordEnvironmentVariable {
             guard let password = environment[passwordEnvironmentVariable], !password.isEmpty else {
                 throw ConfigError(path: "node_auth", message: "password_env: $\(passwordEnvironmentVariable) is not set")
@@ -282,11 +291,11 @@ private struct ConfigReader {
 }
 
 /// `host:port`, `[v6]:port`.
-struct HostPort: Equatable {
-    var host: String
-    var port: Int
+public struct HostPort: Equatable, Sendable {
+    public var host: String
+    public var port: Int
 
-    init?(_ text: String) {
+    public init?(_ text: String) {
         let hostPart: Substring
         let portPart: Substring
         if text.hasPrefix("[") {
@@ -305,13 +314,13 @@ struct HostPort: Equatable {
 }
 
 /// The `admin:`, `reconcile:` and `metrics:` sections.
-struct AdminSettings {
-    var listenHost = "127.0.0.1"
-    var listenPort = 7070
+public struct AdminSettings: Sendable {
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 7070
     /// A file whose first line is the bearer token of the mutating endpoints.
-    var tokenFile: String?
+    public var tokenFile: String?
     /// An environment variable holding that token (used when `token_file` is not set).
-    var tokenEnvironmentVariable: String?
-    var maxPauseMilliseconds = 50
-    var topSlots = 16
+    public var tokenEnvironmentVariable: String?
+    public var maxPauseMilliseconds = 50
+    public var topSlots = 16
 }
