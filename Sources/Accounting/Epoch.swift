@@ -1,10 +1,16 @@
-/// Why an epoch ended: the node's counters were reset, or an operator asked.
+/// Why an epoch ended (and the next began): the node's counters were reset, an operator asked, or
+/// this slotwarden stopped or took over from another on the same listen address.
 public enum EpochReason: String, Sendable, Codable, CaseIterable {
     case startup
     case roleChange = "role_change"
     case nodeRestart = "node_restart"
     case nodeResetStat = "node_resetstat"
     case manual
+    /// The process stopped (SIGTERM/SIGINT) after closing its clients: its last epoch.
+    case shutdown
+    /// The slotwarden this one took over from exited: the epoch that overlapped with it (both
+    /// forwarded to the node) ends, and the first epoch of this process alone begins.
+    case handover
 }
 
 /// One slot of an epoch's closing snapshot: both ledger views and the node's own counters.

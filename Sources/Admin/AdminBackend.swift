@@ -141,7 +141,7 @@ public struct ProxyBackend: AdminBackend {
 
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         guard let fence else { return nil }
-        return await fence.closeEpochManually(resetNodeStats: resetNodeStats)
+        return await fence.closeEpoch(.manual, resetNodeStats: resetNodeStats)
     }
 
     public var nodeVersion: ValkeyVersion { server.node.version }

@@ -9,8 +9,13 @@ import Synchronization
 /// fence and reconciliation metrics are recorded as they happen.
 public final class AdminMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
-    /// Per-slot series exist only for this many of the busiest slots, never for all 16384.
-    public let topSlots: Int
+    /// Per-slot series exist only for this many of the busiest slots, never for all 16384 (a reload
+    /// may change it; slots already published keep their series).
+    public var topSlots: Int {
+        get { topSlotsSetting.load(ordering: .relaxed) }
+        set { topSlotsSetting.store(newValue, ordering: .relaxed) }
+    }
+    private let topSlotsSetting: Atomic<Int>
     private let state = Mutex(State())
 
     private struct State {
@@ -32,13 +37,16 @@ public final class AdminMetrics: Sendable {
     let differenceBytesIn: Gauge
     let differenceBytesOut: Gauge
     let epoch: Gauge
+    /// Reloads of the configuration file (SIGHUP), by result.
+    let reloadsApplied: Counter
+    let reloadsFailed: Counter
 
     public init(
         registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), topSlots: Int = 16, version: String,
         nodeVersion: String
     ) {
         self.registry = registry
-        self.topSlots = topSlots
+        self.topSlotsSetting = Atomic(topSlots)
         let buckets: [Duration] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000].map { .milliseconds($0) }
         fenced = registry.makeGauge(descriptor: Self.name("fenced", "", "1 while client reads are paused"))
         fences = registry.makeCounter(descriptor: Self.name("fences", "total", "Fences taken (pause and drain)"))
@@ -55,12 +63,21 @@ public final class AdminMetrics: Sendable {
             descriptor: Self.name("reconcile_difference_bytes_in", "", "Node minus ledger bytes in, last reconciliation"))
         differenceBytesOut = registry.makeGauge(
             descriptor: Self.name("reconcile_difference_bytes_out", "", "Node minus ledger bytes out, last reconciliation"))
+        reloadsApplied = registry.makeCounter(
+            descriptor: Self.name("config_reloads", "total", "Configuration reloads (SIGHUP), by result"), labels: [("result", "applied")])
+        reloadsFailed = registry.makeCounter(
+            descriptor: Self.name("config_reloads", "total", "Configuration reloads (SIGHUP), by result"), labels: [("result", "failed")])
         registry.makeGauge(
             descriptor: Self.name("build_info", "", "slotwarden's version and its node's"),
             labels: [("version", version), ("node_version", nodeVersion)]
         ).set(to: 1)
         epoch = registry.makeGauge(descriptor: Self.name("epoch", "", "The current epoch id"))
         epoch.set(to: 1)
+    }
+
+    /// A reload of the configuration file was applied, or refused (the running configuration stays).
+    public func recordReload(applied: Bool) {
+        (applied ? reloadsApplied : reloadsFailed).increment()
     }
 
     static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {

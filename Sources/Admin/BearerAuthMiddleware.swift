@@ -5,7 +5,8 @@ import Hummingbird
 /// endpoints are disabled (403); a missing or malformed header is 401 with `WWW-Authenticate`, a
 /// wrong token 403.
 struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: AdminToken?
+    /// The token as configured now (a reload may change it).
+    let token: @Sendable () -> AdminToken?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let refusal = refusal(of: request) { return refusal }
@@ -14,7 +15,7 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
 
     /// nil when the request carries the right bearer token, else the 401/403 response.
     func refusal(of request: Request) -> Response? {
-        guard let token = token else {
+        guard let token = token() else {
             return AdminService.json(
                 ErrorBody(
                     error: .init(

@@ -33,6 +33,8 @@ public struct ProxyConfiguration: Sendable {
     /// `ReplicationLink`); false passes it through as opaque bytes in the `replication` bucket, and a
     /// primary with replicas then reconciles `difference … replication`. For benchmarks of that cost.
     public var readsReplicationStreams = true
+    /// The id of the first epoch: one past the last in the epoch log, so that ids go on across restarts.
+    public var firstEpochID: UInt64 = 1
 
     public init(
         listenHost: String = "127.0.0.1", listenPort: Int = 7000,

@@ -57,8 +57,9 @@ public final class ProxyServer: Sendable {
     @discardableResult
     public func start() throws -> Int {
         var port = configuration.listenPort
-        let reusePort = workers.count > 1
-        for worker in workers { port = try worker.start(port: port, reusePort: reusePort) }
+        // Always SO_REUSEPORT: the workers share the port, and a successor started on the same
+        // address takes new connections while this process closes its own (see `closeClientsGracefully`).
+        for worker in workers { port = try worker.start(port: port, reusePort: true) }
         logger.info(
             "slotwarden listening",
             metadata: [
@@ -74,6 +75,66 @@ public final class ProxyServer: Sendable {
     @discardableResult
     public func stop() -> Int32 {
         workers.map { $0.stop() }.first { $0 != 0 } ?? 0
+    }
+
+    /// How stopping went: clients closed at a command boundary, and those still open when the
+    /// time ran out (cut off with commands in flight, like a `BLPOP 0`).
+    public struct GracefulStopOutcome: Sendable, Equatable {
+        public var closedAtBoundary = 0
+        public var closedAtDeadline = 0
+        /// Commands unanswered on the connections closed at the deadline.
+        public var inFlightAtDeadline = 0
+        /// Replicas' replication links, closed once every client was.
+        public var replicationLinksClosed = 0
+        public var elapsedMilliseconds = 0
+
+        public init() {}
+    }
+
+    /// Stops accepting, then closes each client at its next command boundary once every command it
+    /// sent is answered and the replies are flushed (the client sees the end of the stream after its
+    /// last reply; what it sent after the boundary is never forwarded). Replication links close
+    /// last. Connections still open after `timeoutMilliseconds` are closed as they are.
+    public func closeClientsGracefully(timeoutMilliseconds: Int, lingerMilliseconds: Int) async -> GracefulStopOutcome {
+        await withTaskGroup(of: GracefulStopOutcome.self) { group in
+            for worker in workers {
+                group.addTask {
+                    await worker.closeClientsGracefully(timeoutMilliseconds: timeoutMilliseconds, lingerMilliseconds: lingerMilliseconds)
+                }
+            }
+            var total = GracefulStopOutcome()
+            for await outcome in group {
+                total.closedAtBoundary += outcome.closedAtBoundary
+                total.closedAtDeadline += outcome.closedAtDeadline
+                total.inFlightAtDeadline += outcome.inFlightAtDeadline
+                total.replicationLinksClosed += outcome.replicationLinksClosed
+                total.elapsedMilliseconds = max(total.elapsedMilliseconds, outcome.elapsedMilliseconds)
+            }
+            return total
+        }
+    }
+
+    /// What a reload (SIGHUP) may change without a restart: the watermarks apply to open
+    /// connections too, `maxClients` and the node connect timeout to new ones, the pause bound to
+    /// the next pause.
+    public struct LiveSettings: Sendable, Equatable {
+        public var highWatermarkBytes: Int
+        public var lowWatermarkBytes: Int
+        public var maxClients: Int
+        public var nodeConnectTimeoutMilliseconds: UInt64
+        public var maxPauseMilliseconds: UInt64
+
+        public init(_ configuration: ProxyConfiguration) {
+            highWatermarkBytes = configuration.highWatermarkBytes
+            lowWatermarkBytes = configuration.lowWatermarkBytes
+            maxClients = configuration.maxClients
+            nodeConnectTimeoutMilliseconds = configuration.nodeConnectTimeoutMilliseconds
+            maxPauseMilliseconds = configuration.maxPauseMilliseconds
+        }
+    }
+
+    public func apply(_ live: LiveSettings) async {
+        for worker in workers { await worker.apply(live) }
     }
 
     /// Until the first `ROLE`: whether commands that may propagate wait for a role check. Call before `start`.
@@ -156,6 +217,11 @@ public final class ProxyServer: Sendable {
     }
 
     public func currentEpochID() async -> UInt64 { await workers[0].currentEpochID() }
+
+    /// Gives the open epoch another id (see ``FenceController/tookOver(after:)``).
+    func renumberOpenEpoch(_ id: UInt64) async {
+        for worker in workers { await worker.renumberOpenEpoch(id) }
+    }
 
     // MARK: pausing
 
@@ -280,9 +346,15 @@ public final class ProxyServer: Sendable {
 /// Client connections admitted over all workers, against `max_clients`.
 final class ClientBudget: Sendable {
     private let admitted = Atomic<Int>(0)
-    private let limit: Int
+    private let limitSetting: Atomic<Int>
 
-    init(limit: Int) { self.limit = limit }
+    init(limit: Int) { limitSetting = Atomic(limit) }
+
+    /// `max_clients`; lowering it closes no connection, it only refuses new ones until below it.
+    var limit: Int {
+        get { limitSetting.load(ordering: .relaxed) }
+        set { limitSetting.store(newValue, ordering: .relaxed) }
+    }
 
     /// Admits one more connection unless the limit is reached.
     func admit() -> Bool {

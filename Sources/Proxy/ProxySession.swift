@@ -35,6 +35,8 @@ final class ProxySession: TCPStreamDelegate {
         static let guarded = ReadBlockers(rawValue: 1 << 4)
         /// A command waits for a role check (see `CommandAwaitingRoleCheck`).
         static let roleCheck = ReadBlockers(rawValue: 1 << 5)
+        /// The process is stopping and the connection reached a command boundary.
+        static let stopping = ReadBlockers(rawValue: 1 << 6)
     }
 
     private var clientBlockers: ReadBlockers = [.connecting]
@@ -50,6 +52,13 @@ final class ProxySession: TCPStreamDelegate {
     private var refusing = false
     private var closedStreams = 0
     private var closing = false
+    /// The process is stopping: read up to the next command boundary, let every command be answered,
+    /// then close (see `closeAtCommandBoundary`).
+    private var stopping = false
+    /// Every reply was written and the write half shut down: what the client still sends is dropped
+    /// while it reads the last replies, until it closes or the linger time passes.
+    private var lingerTimer: LoopTimer?
+    private var lingerMilliseconds: UInt64 = 0
 
     /// Counted against `max_clients`; the worker releases that when the session closes.
     var wasAdmitted = false
@@ -80,6 +89,13 @@ final class ProxySession: TCPStreamDelegate {
         connectTimer = timer
     }
 
+    func setWatermarks(high: Int, low: Int) {
+        for stream in [client, node].compactMap(\.self) {
+            stream.highWatermark = high
+            stream.lowWatermark = low
+        }
+    }
+
     // MARK: TCPStreamDelegate
 
     func streamDidConnect(_ stream: TCPStream) {
@@ -105,7 +121,9 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     func streamDidReachEOF(_ stream: TCPStream) {
-        if stream === client {
+        if stream === client, lingerTimer != nil {
+            closeBoth()
+        } else if stream === client {
             clientReachedEOF = true
             clientBlockers.insert(.finished)
             node?.shutdownWrite()
@@ -152,10 +170,11 @@ final class ProxySession: TCPStreamDelegate {
     // MARK: hot path
 
     private func clientDidRead(_ bytes: UnsafeRawBufferPointer) {
-        guard let node else { return }
+        guard let node, lingerTimer == nil else { return }
         let outcome = core.clientRead(bytes, commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
         act(on: outcome.events, fromClient: true)
         if !node.write(UnsafeRawBufferPointer(rebasing: bytes[..<outcome.forward])) { blockClient(.backpressure) }
+        if stopping { stopAtCommandBoundary() }
     }
 
     /// What a scanned chunk of requests asks for besides forwarding: each is rare, so out of line.
@@ -188,7 +207,10 @@ final class ProxySession: TCPStreamDelegate {
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
         act(on: core.nodeRead(bytes), fromClient: false)
         if !client.write(bytes) { node?.stopReading() }
-        if worker.draining && core.inFlightCount == 0 { worker.sessionMayHaveDrained() }
+        if core.inFlightCount == 0 {
+            if worker.draining { worker.sessionMayHaveDrained() }
+            if stopping { closeIfAnswered() }
+        }
     }
 
     // MARK: pausing
@@ -278,6 +300,43 @@ final class ProxySession: TCPStreamDelegate {
             forwardCommandAfterRoleCheck()
             guard clientBlockers.isEmpty else { return }
         }
+        if stopping {
+            stopAtCommandBoundary()
+            guard clientBlockers.isEmpty else { return }
+        }
+        if !client.isReading { client.startReading() }
+    }
+
+    // MARK: stopping
+
+    /// A replica's replication link: it has no command boundaries, and closes after the clients.
+    var isReplicationLink: Bool { core.requestsArePipe }
+
+    /// The process is stopping: from the next command boundary on, the client is no longer read; once
+    /// every command it sent is answered and the replies are flushed, the write half is shut down, so
+    /// that the client reads every reply and then the end of the stream, and the connection closes
+    /// when the client closes its side or after `lingerMilliseconds`.
+    func closeAtCommandBoundary(lingerMilliseconds: UInt64) {
+        guard !closing, !refusing, !stopping else { return }
+        stopping = true
+        self.lingerMilliseconds = lingerMilliseconds
+        stopAtCommandBoundary()
+    }
+
+    private func stopAtCommandBoundary() {
+        guard core.isAtCommandBoundary, !clientBlockers.contains(.stopping) else { return }
+        blockClient(.stopping)
+        closeIfAnswered()
+    }
+
+    private func closeIfAnswered() {
+        guard clientBlockers.contains(.stopping), core.inFlightCount == 0, lingerTimer == nil, !closing else { return }
+        stopConnectTimer()
+        node?.close()
+        client.shutdownWrite()
+        let timer = LoopTimer(on: worker.loop)
+        timer.start(after: lingerMilliseconds) { [unowned self] in self.closeBoth() }
+        lingerTimer = timer
         if !client.isReading { client.startReading() }
     }
 
@@ -285,7 +344,7 @@ final class ProxySession: TCPStreamDelegate {
 
     /// The node could not be reached: tell the client why, then close. Never leave it hanging.
     private func refuseClient(becauseNodeIsUnreachable reason: String) {
-        guard !closing, !refusing else { return }
+        guard !closing, !refusing, lingerTimer == nil else { return }
         worker.logger.warning(
             "node unreachable; closing client",
             metadata: ["node": "\(worker.nodeAddress)", "reason": "\(reason)"])
@@ -310,6 +369,8 @@ final class ProxySession: TCPStreamDelegate {
         guard !closing else { return }
         closing = true
         stopConnectTimer()
+        lingerTimer?.close()
+        lingerTimer = nil
         client.close()
         node?.close()
     }

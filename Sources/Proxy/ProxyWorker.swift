@@ -11,18 +11,19 @@ import UV
 /// else runs on the loop thread. The ledger is read by taking a snapshot on the loop, so one worker's
 /// snapshot is always one consistent cut.
 final class ProxyWorker: @unchecked Sendable {
-    let configuration: ProxyConfiguration
+    /// Changed only on the loop, by a reload (see ``ProxyServer/LiveSettings``).
+    private(set) var configuration: ProxyConfiguration
     let node: NodeFacts
     let logger: Logger
     let loop: EventLoop
     let nodeAddress: SocketAddress
     let ledger = LedgerShard()
 
-    private var listener: TCPListener?
+    var listener: TCPListener?
     /// Open sessions, keyed by identity; the server owns them until both of their streams closed.
     var sessions: [ObjectIdentifier: ProxySession] = [:]
     /// The epoch the ledger is recording; a fence closes it and opens the next.
-    private var epochID: UInt64 = 1
+    private var epochID: UInt64
     let events: ProxyEvents
     private var acceptedTotal: UInt64 = 0
     /// Session ids are unique across workers: worker `index` of `count` hands out index+1, index+1+count, …
@@ -42,6 +43,8 @@ final class ProxyWorker: @unchecked Sendable {
     var drainWaiters: [UInt64: CheckedContinuation<ProxyServer.DrainOutcome, Never>] = [:]
     var drainDeadlines: [UInt64: LoopTimer] = [:]
     var nextDrainToken: UInt64 = 0
+    /// Set while the process stops: closing every client at a command boundary (see `closeClientsGracefully`).
+    var stopping: GracefulStop?
 
     var clientReadsPaused: Bool { gate.clientReadsPaused }
     var clientsHeld: Bool { gate.clientsHeld }
@@ -58,6 +61,7 @@ final class ProxyWorker: @unchecked Sendable {
         self.sessionIDStride = UInt64(count)
         self.clientBudget = clientBudget
         self.gate = ClientGate(maxPauseMilliseconds: configuration.maxPauseMilliseconds)
+        self.epochID = configuration.firstEpochID
         self.configuration = configuration
         self.node = node
         self.logger = logger
@@ -138,6 +142,21 @@ final class ProxyWorker: @unchecked Sendable {
 
     func currentEpochID() async -> UInt64 { await onLoop(orIfStopped: 0) { self.epochID } }
 
+    func apply(_ live: ProxyServer.LiveSettings) async {
+        await onLoop {
+            self.configuration.highWatermarkBytes = live.highWatermarkBytes
+            self.configuration.lowWatermarkBytes = live.lowWatermarkBytes
+            self.configuration.maxClients = live.maxClients
+            self.configuration.nodeConnectTimeoutMilliseconds = live.nodeConnectTimeoutMilliseconds
+            self.configuration.maxPauseMilliseconds = live.maxPauseMilliseconds
+            self.clientBudget.limit = live.maxClients
+            self.gate.maxPauseMilliseconds = live.maxPauseMilliseconds
+            for session in self.sessions.values { session.setWatermarks(high: live.highWatermarkBytes, low: live.lowWatermarkBytes) }
+        }
+    }
+
+    func renumberOpenEpoch(_ id: UInt64) async { await onLoop { self.epochID = id } }
+
     /// Commands forwarded to the node and not answered yet, over all connections.
     func inFlightCount() async -> Int {
         await onLoop(orIfStopped: 0) { self.inFlightTotal }
@@ -182,5 +201,6 @@ final class ProxyWorker: @unchecked Sendable {
     func sessionDidClose(_ session: ProxySession) {
         if sessions.removeValue(forKey: ObjectIdentifier(session))?.wasAdmitted == true { clientBudget.release() }
         if draining { sessionMayHaveDrained() }
+        if stopping != nil { stoppingSessionClosed() }
     }
 }

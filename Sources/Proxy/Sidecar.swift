@@ -58,7 +58,27 @@ public final class Sidecar: Sendable {
     /// cut) and returns it.
     @discardableResult
     public func closeEpoch(resetNodeStats: Bool = false) async -> EpochRecord {
-        await fence.closeEpochManually(resetNodeStats: resetNodeStats)
+        await fence.closeEpoch(.manual, resetNodeStats: resetNodeStats)
+    }
+
+    /// Closes the epoch for `reason`, waiting at most `timeout`; nil if it did not close in time (the
+    /// control connection is down, say).
+    public func closeEpoch(reason: EpochReason, within timeout: Duration) async -> EpochRecord? {
+        let open = await fence.openEpoch.id
+        let fence = self.fence
+        Task { await fence.closeEpoch(reason) }
+        return await fence.closedEpoch(after: open - 1, within: timeout)
+    }
+
+    /// Applies what a reload (SIGHUP) may change without a restart: the fence's timings from the next
+    /// fence on, the role poll interval from the next poll, and the data plane's live settings. The
+    /// fence's pause bound is also the loops' (`max_pause_ms`).
+    public func reload(fence settings: FailoverFence.Settings, rolePollIntervalMilliseconds: Int, proxy: ProxyServer.LiveSettings) async {
+        var proxy = proxy
+        proxy.maxPauseMilliseconds = UInt64(max(1, settings.maxPauseMilliseconds))
+        await fence.apply(settings)
+        watcher.setInterval(milliseconds: rolePollIntervalMilliseconds)
+        await server.apply(proxy)
     }
 
     @discardableResult

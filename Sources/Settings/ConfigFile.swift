@@ -38,6 +38,8 @@ public struct SlotwardenConfig: Sendable {
     public var nodeAuth = NodeAuthSettings()
     /// How to reach other nodes' sidecars (`peers:`).
     public var peers = PeerAdminRule()
+    /// How the process stops (`shutdown:`).
+    public var shutdown = ShutdownSettings()
 
     public init() {}
 
@@ -168,6 +170,17 @@ public struct SlotwardenConfig: Sendable {
                             config.peers.addresses[announced] = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
                             return true
                         }
+                    default: return false
+                    }
+                    return true
+                }
+            case "shutdown":
+                try reader.mapping(value, at: key) { inner, innerValue in
+                    let name = "\(key).\(inner)"
+                    switch inner {
+                    case "drain_timeout_ms": config.shutdown.drainTimeoutMilliseconds = try reader.int(innerValue, name, in: 0...3_600_000)
+                    case "linger_ms": config.shutdown.lingerMilliseconds = try reader.int(innerValue, name, in: 0...60_000)
+                    case "lock_file": config.shutdown.lockFile = try reader.string(innerValue, name)
                     default: return false
                     }
                     return true
@@ -323,4 +336,25 @@ public struct AdminSettings: Sendable {
     public var tokenEnvironmentVariable: String?
     public var maxPauseMilliseconds = 50
     public var topSlots = 16
+}
+
+/// The `shutdown:` section: on SIGTERM or SIGINT, clients are closed at command boundaries within
+/// `drain_timeout_ms`; the lock file tells a slotwarden started on the same listen address that this
+/// one still runs, so that it takes over when this one exits.
+public struct ShutdownSettings: Sendable, Equatable {
+    public var drainTimeoutMilliseconds = 10_000
+    /// How long a closed client may take to read its last replies and close its side.
+    public var lingerMilliseconds = 1_000
+    /// Nil: `slotwarden-<listen host>-<listen port>.lock` in the temporary directory.
+    public var lockFile: String?
+
+    public init() {}
+
+    /// The lock file for a sidecar listening on `host:port` (none for port 0, a port chosen at start).
+    public func lockPath(listenHost host: String, listenPort port: Int, temporaryDirectory: String) -> String? {
+        if let lockFile { return lockFile }
+        guard port != 0 else { return nil }
+        let safeHost = String(host.map { $0.isLetter || $0.isNumber || $0 == "." ? $0 : "_" })
+        return "\(temporaryDirectory)/slotwarden-\(safeHost)-\(port).lock"
+    }
 }

@@ -92,9 +92,9 @@ struct FailoverFenceTests {
     @Test("triggers while a fence is up are absorbed")
     func absorbed() {
         var fence = liveFence(role: primary)
-        _ = fence.handle(.manual)
+        _ = fence.handle(.closeRequested(.manual))
         #expect(fence.handle(.commandSeen(.nodeResetStat)) == [])
-        #expect(fence.handle(.manual) == [])
+        #expect(fence.handle(.closeRequested(.manual)) == [])
         #expect(fence.reason == .manual)
         #expect(fence.handle(.nodeStatsRead) == [])
         #expect(fence.handle(.epochOpened) == [])
@@ -146,7 +146,7 @@ struct FailoverFenceTests {
     @Test("owner changes while a fence is up are absorbed: that cut reads the owners itself")
     func slotCutAbsorbed() {
         var fence = liveFence(role: primary)
-        _ = fence.handle(.manual)
+        _ = fence.handle(.closeRequested(.manual))
         #expect(fence.handle(.slotOwnersChanged) == [])
         #expect(fence.reason == .manual)
     }

@@ -33,8 +33,9 @@ public struct FailoverFence: Sendable {
         case promotionGuarded
         /// A command passing through the proxy will reset the node's counters.
         case commandSeen(EpochReason)
-        /// An operator asked to close the epoch.
-        case manual
+        /// Close the epoch: an operator asked (`manual`), the process is stopping (`shutdown`), or
+        /// the slotwarden it took over from exited (`handover`).
+        case closeRequested(EpochReason)
         /// The node's view of some slots' owners changed, and it reports one of them before or after.
         case slotOwnersChanged
         /// The slots were cut (see ``Action/cutSlots``).
@@ -88,7 +89,7 @@ public struct FailoverFence: Sendable {
         }
     }
 
-    public let settings: Settings
+    public var settings: Settings
     public private(set) var state = State.live
     /// The role and run id of the node as last observed.
     public private(set) var role = NodeRole.unknown
@@ -139,9 +140,9 @@ public struct FailoverFence: Sendable {
         case .commandSeen(let reason):
             guard state == .live else { return [] }
             return raise(reason, awaitRoleChange: reason == .roleChange)
-        case .manual:
+        case .closeRequested(let reason):
             guard state == .live else { return [] }
-            return raise(.manual, awaitRoleChange: false)
+            return raise(reason, awaitRoleChange: false)
         case .slotOwnersChanged:
             guard state == .live else { return [] }
             return raise(.slots, awaitRoleChange: false)

@@ -6,14 +6,14 @@ import Logging
 /// and carries out the actions it returns against the ``ProxyServer`` and the control connection.
 /// Keeps the epoch history and appends closed epochs to the epoch log.
 public actor FenceController {
-    private var fence: FailoverFence
+    var fence: FailoverFence
     let server: ProxyServer
     private let control: NodeControl
     private let logger: Logger
     /// Where closed epochs are appended, when configured.
     private let epochLog: EpochLog?
-    private var history: EpochHistory
-    private var current: EpochRecord
+    var history: EpochHistory
+    var current: EpochRecord
     private var timers: [FailoverFence.Timer: Task<Void, Never>] = [:]
     private var lastPause = ProxyServer.PauseRecord(milliseconds: 0, expired: false)
     private var drainOutcome: ProxyServer.DrainOutcome?
@@ -70,12 +70,16 @@ public actor FenceController {
     /// (the fence did not see the change that should have closed it).
     public func closedEpoch(after id: UInt64, within timeout: Duration) async -> EpochRecord? {
         let token = newWaiterToken()
-        let deadline = Task { [weak self] in
+        // Holds the controller only until awaited below (a weak reference would outlive the wait).
+        let deadline = Task {
             try? await Task.sleep(for: timeout)
-            await self?.giveUp(token)
+            giveUp(token)
         }
-        defer { deadline.cancel() }
-        return await epochClosing(after: id, token: token)
+        let closed = await epochClosing(after: id, token: token)
+        // Awaited, so that nothing of this wait outlives it (a process may exit right after).
+        deadline.cancel()
+        await deadline.value
+        return closed
     }
 
     private func newWaiterToken() -> UInt64 {
@@ -130,7 +134,7 @@ public actor FenceController {
         self.logger = logger
         self.epochLog = configuration.epochLogPath.map { EpochLog(path: $0, logger: logger) }
         self.history = EpochHistory(capacity: configuration.epochHistory)
-        self.current = EpochRecord(id: 1, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
+        self.current = EpochRecord(id: server.configuration.firstEpochID, openedBy: .startup, startedAt: Date().timeIntervalSince1970, roleAtStart: .unknown)
         self.pollRoleNow = pollRoleNow
         if let replication = baseline?.replication, replication.isReplica {
             let (source, port) = (configuration.replicaStreamSource, server.configuration.nodePort)
@@ -201,12 +205,14 @@ public actor FenceController {
     public func slotCut(after id: UInt64, within timeout: Duration) async -> SlotCut? {
         if let made = cuts.cuts.first(where: { $0.id > id }) { return made }
         let token = newWaiterToken()
-        let deadline = Task { [weak self] in
+        let deadline = Task {
             try? await Task.sleep(for: timeout)
-            await self?.stopObserving(token)
+            stopObserving(token)
         }
-        defer { deadline.cancel() }
-        return await withCheckedContinuation { cutObservers[token] = (id, $0) }
+        let cut = await withCheckedContinuation { cutObservers[token] = (id, $0) }
+        deadline.cancel()
+        await deadline.value
+        return cut
     }
 
     private func stopObserving(_ token: UInt64) {
@@ -238,7 +244,7 @@ public actor FenceController {
     }
 
     public func handle(_ event: FailoverFence.Event) async {
-        if case .roleObserved(let role, _, _) = event, current.roleAtStart.kind == .unknown, current.id == 1 {
+        if case .roleObserved(let role, _, _) = event, current.roleAtStart.kind == .unknown, history.epochs.isEmpty {
             current.roleAtStart = role
         }
         let before = fence.state
@@ -289,7 +295,7 @@ public actor FenceController {
                 await self.statsRead(read, afterReset: afterReset)
             }
         case .closeEpoch(let reason):
-            await closeEpoch(reason)
+            await cutEpoch(reason)
         case .cutSlots:
             await cutSlots()
         case .guardPromotion:
@@ -394,14 +400,14 @@ public actor FenceController {
 
     /// Closes the open epoch on an operator's request, optionally zeroing the node's counters at the
     /// same cut, and returns the closed epoch. Returns once the next epoch is open.
-    public func closeEpochManually(resetNodeStats: Bool) async -> EpochRecord {
+    public func closeEpoch(_ reason: EpochReason = .manual, resetNodeStats: Bool = false) async -> EpochRecord {
         let open = current.id
         resetNodeAtCut = resetNodeStats
-        await handle(.manual)
+        await handle(.closeRequested(reason))
         return await closedEpoch(after: open - 1)
     }
 
-    private func closeEpoch(_ reason: EpochReason) async {
+    private func cutEpoch(_ reason: EpochReason) async {
         let cut = await server.closeEpoch()
         let now = Date().timeIntervalSince1970
         var closed = current

@@ -9,7 +9,8 @@ import Synchronization
 /// exponential back-off.
 final class RoleWatcher: @unchecked Sendable {
     private let control: NodeControl
-    private let intervalMilliseconds: Int
+    /// `role_poll_interval_ms`; a reload may change it, from the next poll on.
+    private let interval: PollInterval
     private let maxBackoffMilliseconds: Int
     private let minimumGapMilliseconds: Int
     private let logger: Logger
@@ -21,12 +22,14 @@ final class RoleWatcher: @unchecked Sendable {
 
     init(control: NodeControl, intervalMilliseconds: Int, maxBackoffMilliseconds: Int, logger: Logger) {
         self.control = control
-        self.intervalMilliseconds = max(1, intervalMilliseconds)
+        self.interval = PollInterval(max(1, intervalMilliseconds))
         self.maxBackoffMilliseconds = max(intervalMilliseconds, maxBackoffMilliseconds)
-        self.minimumGapMilliseconds = min(5, self.intervalMilliseconds)
+        self.minimumGapMilliseconds = min(5, max(1, intervalMilliseconds))
         self.logger = logger
         (wakeUps, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
+
+    func setInterval(milliseconds: Int) { interval.milliseconds = max(1, milliseconds) }
 
     /// Asks for a poll now instead of at the next interval; `hinted` when the data plane saw a sign
     /// of a change (the observation says so). Thread-safe.
@@ -36,12 +39,12 @@ final class RoleWatcher: @unchecked Sendable {
     }
 
     func start(_ observe: @escaping @Sendable (NodeObservation) async -> Void) {
-        task = Task { [control, intervalMilliseconds, maxBackoffMilliseconds, minimumGapMilliseconds, logger, wakeUps, wake, hinted] in
-            var backoff = intervalMilliseconds
+        task = Task { [control, interval, maxBackoffMilliseconds, minimumGapMilliseconds, logger, wakeUps, wake, hinted] in
+            var backoff = interval.milliseconds
             var connected = true
             let ticker = Task {
                 while !Task.isCancelled {
-                    try? await Task.sleep(for: .milliseconds(intervalMilliseconds))
+                    try? await Task.sleep(for: .milliseconds(interval.milliseconds))
                     wake.yield()
                 }
             }
@@ -59,7 +62,7 @@ final class RoleWatcher: @unchecked Sendable {
                     observation.hinted = hinted.take()
                     if !connected { logger.info("control connection restored") }
                     connected = true
-                    backoff = intervalMilliseconds
+                    backoff = interval.milliseconds
                     await observe(observation)
                 } catch {
                     if connected { logger.warning("control connection lost", metadata: ["error": "\(error)"]) }
@@ -88,5 +91,15 @@ private final class HintFlag: Sendable {
             defer { flag = false }
             return flag
         }
+    }
+}
+
+/// The poll interval, shared with the polling task.
+private final class PollInterval: Sendable {
+    private let value: Atomic<Int>
+    init(_ milliseconds: Int) { value = Atomic(milliseconds) }
+    var milliseconds: Int {
+        get { value.load(ordering: .relaxed) }
+        set { value.store(newValue, ordering: .relaxed) }
     }
 }

@@ -41,7 +41,7 @@ public struct ClientGate: Sendable {
         case finishDrain(token: UInt64, outcome: ProxyServer.DrainOutcome)
     }
 
-    public let maxPauseMilliseconds: UInt64
+    public var maxPauseMilliseconds: UInt64
 
     private var nestedPauses = 0
     private var preFencePauses = 0

@@ -13,7 +13,7 @@ struct SessionAccounting: ~Copyable {
     private var inFlight = InFlightQueue<InFlightCommand>()
 
     // Request-side state: what the node will do with the next request.
-    private var inTransaction = false
+    private(set) var inTransaction = false
     private var clientReply = ClientReplyMode.on
     private var skipNextReply = false
     /// After `SYNC`/`PSYNC` every further client byte is replication traffic.

@@ -98,6 +98,9 @@ public struct SessionCore: ~Copyable {
     var requestsArePipe: Bool { accounting.requestsArePipe }
     var subscribed: Bool { accounting.subscribed }
     var awaitsRoleCheck: Bool { commandAwaitingRoleCheck != nil }
+    /// Nothing half-read, waiting or half-done: no partial request, no command held for a role check,
+    /// no open transaction. A connection closed here loses nothing it sent.
+    var isAtCommandBoundary: Bool { partialRequestBytes == 0 && commandAwaitingRoleCheck == nil && !accounting.inTransaction }
 
     // MARK: requests
 
