@@ -222,4 +222,55 @@ struct GracefulStopTests {
         log = last.closureResult
         #expect(try directory.epochs().map(\.id) == [1, 2, 3], "\(log)")
     }
+
+    /// `GET path` on the admin API, the whole response as text.
+    static func adminGet(_ path: String, port: Int) throws -> String {
+        let connection = try NodeClient(host: "127.0.0.1", port: port)
+        try connection.send(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8))
+        return String(decoding: try connection.readUntilClosed(), as: UTF8.self)
+    }
+
+    @Test("SIGHUP applies live options without touching connections, names the others, and keeps a bad file out", .enabled(if: ValkeyBinaries.available, ValkeyBinaries.missingReason))
+    func reload() async throws {
+        let valkey = try LocalValkey(executable: try #require(ValkeyBinaries.path(major: 9)))
+        defer { valkey.stop() }
+        let directory = try RunDirectory(nodePort: valkey.port, extra: "max_clients: 100")
+        let binary = FilePath(try #require(SlotwardenBinary.path))
+        let result = try await Subprocess.run(
+            .path(binary), arguments: ["run", "--config", directory.config], input: .none, output: .discarded, error: .sequence
+        ) { execution in
+            var log = ""
+            var lines = execution.standardError.strings().makeAsyncIterator()
+            try await Self.readLog(&lines, into: &log, until: "admin API listening")
+            let open = try NodeClient(host: "127.0.0.1", port: directory.listenPort)
+            #expect(try open.call("SET", "reload", "1") == .simpleString("OK"))
+
+            // max_clients down to 1 and the log level up apply live; a new node address needs a restart.
+            try directory.write(nodePort: valkey.port + 1, extra: "max_clients: 1\nlogging:\n  level: debug")
+            try execution.send(signal: .init(rawValue: SIGHUP))
+            try await Self.readLog(&lines, into: &log, until: "these options change only with a restart")
+            #expect(log.contains("applied=logging.level, max_clients"), "\(log)")
+            #expect(log.contains("options=node"), "\(log)")
+            #expect(try open.call("GET", "reload") == .bulkString(Array("1".utf8)), "the open connection is untouched, still on the running node")
+            let refused = try NodeClient(host: "127.0.0.1", port: directory.listenPort)
+            #expect(try refused.readValue() == .error("ERR max number of clients reached"))
+
+            // A file that does not load keeps the running configuration, and says where it is wrong.
+            try "max_clients: 100\nfence:\n  max_pause: 5\n".write(toFile: directory.config, atomically: true, encoding: .utf8)
+            try execution.send(signal: .init(rawValue: SIGHUP))
+            try await Self.readLog(&lines, into: &log, until: "configuration reload failed")
+            try await Self.readLog(&lines, into: &log, until: "unknown option")
+            #expect(log.contains("\(directory.config):3:3: unknown option 'fence.max_pause'"), "\(log)")
+            let metrics = try Self.adminGet("/metrics", port: directory.adminPort)
+            #expect(metrics.contains(#"slotwarden_config_reloads_total{result="applied"} 1"#), "\(metrics)")
+            #expect(metrics.contains(#"slotwarden_config_reloads_total{result="failed"} 1"#), "\(metrics)")
+            let stillRefused = try NodeClient(host: "127.0.0.1", port: directory.listenPort)
+            #expect(try stillRefused.readValue() == .error("ERR max number of clients reached"), "max_clients is still 1")
+            #expect(try open.call("GET", "reload") == .bulkString(Array("1".utf8)))
+            try execution.send(signal: .terminate)
+            while let line = try await lines.next() { log += line + "\n" }
+            return log
+        }
+        #expect(result.terminationStatus == .exited(0), "\(result.closureResult)")
+    }
 }
