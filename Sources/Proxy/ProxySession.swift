@@ -42,6 +42,9 @@ final class ProxySession: TCPStreamDelegate {
     private var chainedLink: (replica: ReplicaStreamChains.Replica, link: UInt64)?
     private var clientReachedEOF = false
     private var nodeReachedEOF = false
+    /// The client's connection failed (reset): what was forwarded still has its replies read from
+    /// the node and counted, as the node counts them, but nothing is written back.
+    private var clientGone = false
     /// Each direction is finished once its source reached EOF and everything it sent was flushed to
     /// the other side and that side's write half shut down; the session closes when both are.
     private var requestsFinished = false
@@ -109,6 +112,8 @@ final class ProxySession: TCPStreamDelegate {
             clientReachedEOF = true
             clientBlockers.insert(.finished)
             node?.shutdownWrite()
+        } else if clientGone {
+            closeBoth()
         } else {
             nodeReachedEOF = true
             client.shutdownWrite()
@@ -128,6 +133,15 @@ final class ProxySession: TCPStreamDelegate {
         worker.logger.debug(
             "connection failed",
             metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
+        if stream === client, clientGone { return }
+        if stream === client, let node, !closing, !refusing, !nodeReachedEOF, !clientBlockers.contains(.connecting) {
+            // A client that vanished (reset) mid-pipeline: the node executes and counts what was
+            // forwarded, so its replies are still read and counted until the node closes after EOF.
+            clientGone = true
+            if !clientReachedEOF { streamDidReachEOF(client) }
+            node.startReading()
+            return
+        }
         closeBoth()
     }
 
@@ -187,7 +201,7 @@ final class ProxySession: TCPStreamDelegate {
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
         act(on: core.nodeRead(bytes), fromClient: false)
-        if !client.write(bytes) { node?.stopReading() }
+        if !clientGone, !client.write(bytes) { node?.stopReading() }
         if worker.draining && core.inFlightCount == 0 { worker.sessionMayHaveDrained() }
     }
 
