@@ -412,7 +412,7 @@ class Cluster:
 
     def __init__(self, valkey: str, binary: str, workdir: str, *, shards: int = 1, replicas: int = 0,
                  aof: bool = False, maxclients: int | None = None, max_clients: int | None = None,
-                 log_level: str = "warning") -> None:
+                 node_options: tuple[str, ...] = (), log_level: str = "warning") -> None:
         self.valkey, self.binary, self.workdir = valkey, binary, workdir
         self.ports = Ports()
         self.members: list[Member] = []
@@ -434,6 +434,7 @@ class Cluster:
                 args += ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
                 if maxclients:
                     args += ["--maxclients", str(maxclients)]
+                args += node_options
                 config = os.path.join(directory, "slotwarden.yaml")
                 lines = [f'listen: "127.0.0.1:{sidecar_port}"', f'node: "127.0.0.1:{port}"']
                 if max_clients:
