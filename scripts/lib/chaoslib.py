@@ -14,7 +14,6 @@ import json
 import os
 import random
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -153,7 +152,6 @@ class Router:
         self.cluster = cluster
         self.slots: dict[int, int] = {}
         self.conns: dict[int, Conn] = {}
-        self.redirects = 0
 
     def _conn(self, port: int) -> Conn:
         c = self.conns.get(port)
@@ -183,7 +181,6 @@ class Router:
             if redirect is None or not self.cluster:
                 return replies
             kind, slot, address = str(redirect).split(" ")
-            self.redirects += 1
             port = int(address.rsplit(":", 1)[1])
             asking = kind == "ASK"
             if kind == "MOVED":
@@ -470,11 +467,11 @@ class Cluster:
         wait_for_port(m.sidecar_port, m.sidecar, f"slotwarden {m.name}")
         wait_for_port(m.sidecar_port + ADMIN_OFFSET, m.sidecar, f"slotwarden {m.name} admin")
 
-    def kill_node(self, m: Member, sig: int = signal.SIGKILL) -> None:
-        m.node.send_signal(sig)
-        if sig == signal.SIGKILL:
-            m.node.wait()
-            STARTED[:] = [(n, p) for n, p in STARTED if p is not m.node]
+    def kill_node(self, m: Member) -> None:
+        """SIGKILL, and forget the process: a restart starts a new one."""
+        m.node.kill()
+        m.node.wait()
+        STARTED[:] = [(n, p) for n, p in STARTED if p is not m.node]
 
     def start(self) -> None:
         for m in self.members:
@@ -657,10 +654,12 @@ def reconcile(m: Member, timeout: float = 20) -> tuple[str, str]:
         return "error", f"HTTP {status}: {str(report)[:200]}"
     s = report["summary"]
     slots = [x for x in report.get("slots", []) if x.get("status") != "match"]
-    detail = (f"{s['slots_compared']} compared, {s['node_higher']} node_higher, {s['ledger_higher']} ledger_higher, "
-              f"{s['unexplained']} unexplained; in {s['bytes_in_difference']:+d} out {s['bytes_out_difference']:+d}; "
+    detail = (f"{s['slots_compared']} compared, {s['node_higher']} node_higher, "
+              f"{s['ledger_higher']} ledger_higher, {s['unexplained']} unexplained; "
+              f"in {s['bytes_in_difference']:+d} out {s['bytes_out_difference']:+d}; "
               + "; ".join(f"slot {x['slot']} {x['status']} in {x['difference']['bytes_in']:+d} "
-                          f"out {x['difference']['bytes_out']:+d} {','.join(x['reasons']) or '-'}" for x in slots[:4]))
+                          f"out {x['difference']['bytes_out']:+d} {','.join(x['reasons']) or '-'}"
+                          for x in slots[:4]))
     behind = report.get("replication", {}).get("behind")
     if behind:
         detail += f"; replication behind {behind}"
