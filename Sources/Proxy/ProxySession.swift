@@ -44,6 +44,9 @@ final class ProxySession: TCPStreamDelegate {
     private var chainedLink: (replica: ReplicaStreamChains.Replica, link: UInt64)?
     private var clientReachedEOF = false
     private var nodeReachedEOF = false
+    /// The client's connection failed (reset): what was forwarded still has its replies read from
+    /// the node and counted, as the node counts them, but nothing is written back.
+    private var clientGone = false
     /// Each direction is finished once its source reached EOF and everything it sent was flushed to
     /// the other side and that side's write half shut down; the session closes when both are.
     private var requestsFinished = false
@@ -127,6 +130,8 @@ final class ProxySession: TCPStreamDelegate {
             clientReachedEOF = true
             clientBlockers.insert(.finished)
             node?.shutdownWrite()
+        } else if clientGone {
+            closeBoth()
         } else {
             nodeReachedEOF = true
             client.shutdownWrite()
@@ -146,6 +151,19 @@ final class ProxySession: TCPStreamDelegate {
         worker.logger.debug(
             "connection failed",
             metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
+        if stream === client, clientGone { return }
+        if stream === client, let node, !closing, !refusing, !nodeReachedEOF, !clientBlockers.contains(.connecting),
+            core.replicationLink == nil
+        {
+            // A client that vanished (reset) mid-pipeline: the node executes and counts what was
+            // forwarded, so its replies are still read and counted until the node closes after EOF.
+            // A replica's link still closes at once: its stream chain expects the old link closed
+            // before the replica's next one (kept open, the replica's reconciliation saw no_baseline).
+            clientGone = true
+            if !clientReachedEOF { streamDidReachEOF(client) }
+            node.startReading()
+            return
+        }
         closeBoth()
     }
 
@@ -206,7 +224,7 @@ final class ProxySession: TCPStreamDelegate {
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
         act(on: core.nodeRead(bytes), fromClient: false)
-        if !client.write(bytes) { node?.stopReading() }
+        if !clientGone, !client.write(bytes) { node?.stopReading() }
         if core.inFlightCount == 0 {
             if worker.draining { worker.sessionMayHaveDrained() }
             if stopping { closeIfAnswered() }
