@@ -8,8 +8,14 @@ extension AdminService {
         try await reconcile(QueryReader(parameters: ["mode": mode.rawValue]))
     }
 
+    /// Fenced reconciliations asked at the same time share one cut (see ``SharedRuns``).
     func reconcile(_ query: QueryReader) async throws -> ReconcileReport {
         let mode = try query.choice("mode", default: ReconcileMode.live)
+        guard mode == .fenced else { return try await reconcileNow(mode) }
+        return try await fencedReconciliations.value { try await self.reconcileNow(.fenced) }
+    }
+
+    private func reconcileNow(_ mode: ReconcileMode) async throws -> ReconcileReport {
         guard await backend.epochBaseline() ?? self.baseline != nil else { throw Self.noBaseline }
         let node = await nodeInfo()
         let replicas = (try? await backend.nodeReplicas()) ?? 0

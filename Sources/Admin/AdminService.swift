@@ -19,6 +19,9 @@ public final class AdminService: Sendable {
     /// The node's counters when the epoch began; the reconciliation compares against the delta.
     let baselineStats = Mutex<NodeSlotStats?>(nil)
     let epoch: EpochInfo
+    /// Bounds the expensive requests running at once (see ``RequestLimiter``).
+    let expensiveRequests = RequestLimiter(limit: 4)
+    let fencedReconciliations = SharedRuns<ReconcileReport>()
 
     public init(
         backend: any AdminBackend, configuration: AdminConfiguration = AdminConfiguration(),
@@ -102,10 +105,12 @@ public final class AdminService: Sendable {
         let router = Router(context: BasicRequestContext.self)
         router.get("/livez") { _, _ in await self.livez() }
         router.get("/readyz") { request, _ in await self.readyz(verbose: request.uri.queryParameters["verbose"] != nil) }
-        router.get("/metrics") { _, _ in await self.metricsText() }
-        router.get("/v1/ledger") { request, _ in await self.respond { try await self.ledger(Self.query(request)) } }
+        router.get("/metrics") { _, _ in await self.expensive { await self.metricsText() } }
+        router.get("/v1/ledger") { request, _ in await self.expensive { await self.respond { try await self.ledger(Self.query(request)) } } }
         router.get("/v1/ledger/top") { request, _ in await self.respond { try await self.top(Self.query(request)) } }
-        router.get("/v1/reconcile") { request, _ in await self.respond { try await self.reconcile(Self.query(request)) } }
+        router.get("/v1/reconcile") { request, _ in
+            await self.expensive { await self.respond { try await self.reconcile(Self.query(request)) } }
+        }
         router.get("/v1/epochs") { _, _ in await self.respond { try await self.epochs() } }
         router.get("/v1/epochs/:id") { request, context in
             await self.respond { try await self.epoch(id: context.parameters.get("id")) }
@@ -120,12 +125,16 @@ public final class AdminService: Sendable {
                 return await self.respond { () async throws -> ErrorBody in throw error }
             }
         }
-        router.get("/v1/heatmap/data") { _, _ in await self.respond { try await self.heatmapData() } }
-        router.get("/v1/heatmap/rows") { _, _ in await self.respond { try await self.heatmapRows() } }
+        router.get("/v1/heatmap/data") { _, _ in await self.expensive { await self.respond { try await self.heatmapData() } } }
+        router.get("/v1/heatmap/rows") { _, _ in await self.expensive { await self.respond { try await self.heatmapRows() } } }
         let mutating = router.group().add(middleware: BearerAuthMiddleware { [self] in self.configuration.token })
         mutating.post("/v1/epochs") { request, _ in await self.respond { try await self.closeEpoch(Self.query(request)) } }
         mutating.post("/v1/fence/pause") { _, _ in await self.respond { try await self.setOperatorPause(true) } }
         mutating.post("/v1/fence/resume") { _, _ in await self.respond { try await self.setOperatorPause(false) } }
         return router
+    }
+
+    private func expensive(_ body: @Sendable () async -> Response) async -> Response {
+        await expensiveRequests.run(body)
     }
 }
