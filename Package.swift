@@ -51,10 +51,13 @@ let package = Package(
             dependencies: ["Proxy", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        /// The admin API's query parameters, parsed apart from the HTTP stack so that a fuzz target can
+        /// drive them without Hummingbird or NIO.
+        .target(name: "AdminQuery", dependencies: ["Accounting", "RESP"], swiftSettings: strict),
         .target(
             name: "Admin",
             dependencies: [
-                "Accounting", "Proxy", "RESP",
+                "AdminQuery", "Accounting", "Proxy", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
