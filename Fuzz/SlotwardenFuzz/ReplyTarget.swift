@@ -116,6 +116,10 @@ enum ReplyTarget {
             decoded = try RESPValueDecoder.decode(bytes)
         } catch ProtocolViolation.invalidLength {
             return
+        } catch ProtocolViolation.invalidTypeByte(UInt8(ascii: ".")) {
+            // An attribute right before the `.` that ends its streamed aggregate describes nothing: the
+            // decoder refuses it, the scanner lets the `.` end the aggregate (nothing a node sends).
+            return
         } catch {
             require(false, "the decoder refuses \(reply) with \(error)")
             return
