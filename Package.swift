@@ -51,10 +51,13 @@ let package = Package(
             dependencies: ["Proxy", .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
+        /// The admin API's query parameters, parsed apart from the HTTP stack so that a fuzz target can
+        /// drive them without Hummingbird or NIO.
+        .target(name: "AdminQuery", dependencies: ["Accounting", "RESP"], swiftSettings: strict),
         .target(
             name: "Admin",
             dependencies: [
-                "Accounting", "Proxy", "RESP",
+                "AdminQuery", "Accounting", "Proxy", "RESP",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -129,15 +132,31 @@ let package = Package(
 // allocation of a measured lane; naming it leaves out the package's other default trait, whose ARC
 // counting through a runtime interposer these benchmarks do not measure. Built like the data plane, so
 // that the session the benchmarks drive pays no exclusivity checks that a real session does not.
-package.dependencies.append(
-    .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
-)
-package.targets.append(
-    .executableTarget(
-        name: "SlotwardenBenchmarks",
-        dependencies: ["RESP", "Accounting", "Proxy", .product(name: "Benchmark", package: "benchmark")],
-        path: "Benchmarks/SlotwardenBenchmarks",
-        swiftSettings: dataPlane,
-        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+if Context.environment["SLOTWARDEN_FUZZ"] == nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"])
     )
-)
+    package.targets.append(
+        .executableTarget(
+            name: "SlotwardenBenchmarks",
+            dependencies: ["RESP", "Accounting", "Proxy", .product(name: "Benchmark", package: "benchmark")],
+            path: "Benchmarks/SlotwardenBenchmarks",
+            swiftSettings: dataPlane,
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        )
+    )
+}
+
+// libFuzzer targets (see Fuzz/ and scripts/fuzz), only when SLOTWARDEN_FUZZ is set, in place of the
+// benchmarks: everything is built with `-sanitize=fuzzer,address` then, which the benchmark plugin's
+// tool cannot link with, and which no other product needs.
+if Context.environment["SLOTWARDEN_FUZZ"] != nil {
+    package.targets.append(
+        .executableTarget(
+            name: "SlotwardenFuzz",
+            dependencies: ["RESP", "Accounting", "Proxy", "Settings", "AdminQuery"],
+            path: "Fuzz/SlotwardenFuzz",
+            swiftSettings: strict
+        )
+    )
+}

@@ -57,7 +57,7 @@ public struct NodeSlotStats: Equatable, Sendable {
         var networkStatsEnabled = entries.isEmpty
         for entry in entries {
             guard case .array(let pair) = entry, pair.count == 2, case .integer(let number) = pair[0],
-                let slot = HashSlot(rawValue: UInt16(clamping: number)), number < HashSlot.count
+                number >= 0, number < HashSlot.count, let slot = HashSlot(rawValue: UInt16(number))
             else { throw ParseError(description: "unexpected CLUSTER SLOT-STATS entry \(entry)") }
             var fields: [(String, Int64)] = []
             switch pair[1] {
@@ -111,10 +111,11 @@ public struct NodeSlotStats: Equatable, Sendable {
     private init(plainReplyBytes bytes: UnsafeRawBufferPointer) throws {
         var cursor = ReplyCursor(bytes: bytes)
         let entries = try cursor.header("*")
+        guard entries >= 0 else { throw ParseError(description: "CLUSTER SLOT-STATS answered a null") }
         var rows: [NodeSlotStat] = []
-        rows.reserveCapacity(max(entries, 0))
-        var networkStatsEnabled = entries <= 0
-        for _ in 0..<max(entries, 0) {
+        rows.reserveCapacity(min(entries, HashSlot.count))  // the count is the node's word, not a size
+        var networkStatsEnabled = entries == 0
+        for _ in 0..<entries {
             guard try cursor.header("*") == 2 else { throw ParseError(description: "a CLUSTER SLOT-STATS entry is not a pair") }
             let number = try cursor.integer()
             guard number >= 0, number < HashSlot.count, let slot = HashSlot(rawValue: UInt16(number)) else {
@@ -235,7 +236,11 @@ private struct ReplyCursor {
     /// The fields of a row: a RESP3 map (`%n`, n pairs) or a RESP2 flat array (`*2n`).
     mutating func fieldCount() throws -> Int {
         guard index < bytes.count else { throw failure("the reply ended") }
-        if bytes[index] == UInt8(ascii: "%") { return try header("%") }
+        if bytes[index] == UInt8(ascii: "%") {
+            let pairs = try header("%")
+            guard pairs >= 0 else { throw failure("a negative field count") }
+            return pairs
+        }
         let elements = try header("*")
         guard elements >= 0, elements % 2 == 0 else { throw failure("an odd field array") }
         return elements / 2

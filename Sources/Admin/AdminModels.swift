@@ -1,3 +1,4 @@
+@_exported import AdminQuery
 import Accounting
 
 // The JSON bodies of the admin API. Property names are camelCase here and snake_case on the wire

@@ -1,4 +1,5 @@
 import Accounting
+import AdminQuery
 import Foundation
 import Hummingbird
 

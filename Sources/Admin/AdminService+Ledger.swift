@@ -1,4 +1,5 @@
 import Hummingbird
+import AdminQuery
 import Accounting
 import RESP
 

@@ -1,4 +1,5 @@
 import Foundation
+import AdminQuery
 import Proxy
 import Hummingbird
 import Accounting

@@ -1,4 +1,5 @@
 import Foundation
+import AdminQuery
 import Hummingbird
 import NIOCore
 

@@ -52,8 +52,10 @@ public enum RESPValueDecoder {
             return content
         }
 
+        /// A length or element count; one above `Int32.max` (more than any limit a node has) is refused
+        /// rather than waited for, and keeps the arithmetic on it from overflowing.
         func length(_ text: ArraySlice<UInt8>) throws -> Int {
-            guard let value = Int(String(decoding: text, as: UTF8.self)), value >= -1 else {
+            guard let value = Int(String(decoding: text, as: UTF8.self)), value >= -1, value <= Int(Int32.max) else {
                 throw ProtocolViolation.invalidLength
             }
             return value

@@ -107,8 +107,8 @@ public struct ReplyScanner {
                 while end < count, bytes[end] != 13 { end += 1 }
                 if end > index {
                     let content = UnsafeRawBufferPointer(rebasing: bytes[index..<end])
-                    if let violation = lineContent(content) {
-                        return fail(violation, at: index, &offset)
+                    if let (violation, position) = lineContent(content) {
+                        return fail(violation, at: index + position, &offset)
                     }
                     frameBytes += end - index
                     index = end
@@ -231,8 +231,9 @@ public struct ReplyScanner {
         return nil
     }
 
-    /// Handles a piece of a line's content.
-    private mutating func lineContent(_ content: UnsafeRawBufferPointer) -> ProtocolViolation? {
+    /// Handles a piece of a line's content; nil when fine, else the violation and the offending byte's
+    /// position in `content` (so that a failure is at the same byte however the line was cut).
+    private mutating func lineContent(_ content: UnsafeRawBufferPointer) -> (ProtocolViolation, Int)? {
         switch lineKind {
         case .value:
             switch role {
@@ -241,16 +242,16 @@ public struct ReplyScanner {
             case .channel: hasher.update(content)
             }
         case .header, .chunkHeader:
-            for byte in content {
+            for (position, byte) in content.enumerated() {
                 headerBytes += 1
                 if byte == UInt8(ascii: "?"), headerBytes == 1, lineKind == .header {
                     headerStreamed = true
                 } else if headerStreamed || !header.feed(byte) {
-                    return .invalidLength
+                    return (.invalidLength, position)
                 }
             }
         case .endMarker:
-            return .invalidLength
+            return (.invalidLength, 0)
         }
         return nil
     }

@@ -38,6 +38,10 @@ public struct RequestScanner {
         self.classifier = RequestClassifier(table: commands)
     }
 
+    /// Between requests, with no failure: everything read so far was requests or skipped (an empty
+    /// line, `*0`), none of it belongs to the next request.
+    public var isBetweenRequests: Bool { state == .frameStart && failure == nil }
+
     /// Scans `bytes` starting at `offset`. Returns `.complete` with `offset` moved just past the
     /// request's last byte, `.incomplete` with `offset == bytes.count` (everything consumed; call
     /// again with the next chunk, offset 0), or `.malformed` (offset at the offending byte; the

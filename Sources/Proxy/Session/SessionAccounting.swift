@@ -10,7 +10,7 @@ import RESP
 /// `wire` by plain rules, `node` by ``NodeCountingRules``.
 struct SessionAccounting: ~Copyable {
     let rules: NodeCountingRules
-    private var inFlight = InFlightQueue<InFlightCommand>()
+    private(set) var inFlight = InFlightQueue<InFlightCommand>()
 
     // Request-side state: what the node will do with the next request.
     private(set) var inTransaction = false
@@ -224,13 +224,14 @@ struct SessionAccounting: ~Copyable {
     }
 
     /// The node sent bytes that are not RESP: the rest of the connection is unparsed, and the commands
-    /// still waiting will never be matched.
+    /// still waiting (with the replies some of them got) will never be matched.
     mutating func repliesBecameUnparsed(pendingBytes: Int, ledger: LedgerShard) {
         repliesUnparsed = true
         requestsUnparsed = true
-        var bytesIn = 0
-        while !inFlight.isEmpty { bytesIn += inFlight.removeFirst().wireBytesIn }
-        ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: bytesIn, bytesOut: pendingBytes)
+        let commands = inFlight.elements
+        inFlight.removeAll()
+        ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: commands.reduce(0) { $0 + $1.wireBytesIn },
+            bytesOut: pendingBytes + commands.reduce(0) { $0 + $1.replyBytes })
     }
 
     /// Once every reply before `SYNC`/`PSYNC` has arrived, the rest of the connection is the

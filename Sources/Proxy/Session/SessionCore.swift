@@ -95,6 +95,20 @@ public struct SessionCore: ~Copyable {
     private(set) var violation: ProtocolViolation?
 
     public var inFlightCount: Int { accounting.inFlightCount }
+
+    /// Bytes read and not in the ledger yet: the requests in flight and the reply bytes they already
+    /// got (each command is recorded when it completes), a command waiting for a role check with the
+    /// rest of its chunk, and the part of a request (reply) still being scanned. With the wire view's
+    /// totals these add up to every byte read; the session fuzz target (Fuzz/) checks that they do.
+    public var unrecordedBytes: (in: Int, out: Int) {
+        var pending = (in: partialRequestBytes, out: partialReplyBytes)
+        for command in accounting.inFlight.elements {
+            pending.in += command.wireBytesIn
+            pending.out += command.replyBytes
+        }
+        if let waiting = commandAwaitingRoleCheck { pending.in += waiting.request.wireBytes - waiting.scanned + waiting.bytes.count }
+        return pending
+    }
     var requestsArePipe: Bool { accounting.requestsArePipe }
     var subscribed: Bool { accounting.subscribed }
     var awaitsRoleCheck: Bool { commandAwaitingRoleCheck != nil }
@@ -131,7 +145,8 @@ public struct SessionCore: ~Copyable {
         while offset < bytes.count {
             let start = offset
             switch requestScanner.next(in: bytes, at: &offset) {
-            case .complete(let request):
+            case .complete(var request):
+                request.wireBytes = partialRequestBytes + offset - start  // with what the scanner skipped before it
                 partialRequestBytes = 0
                 accounting.migrationRequestScanned(request, ledger: ledger)
             case .incomplete:
@@ -173,6 +188,7 @@ public struct SessionCore: ~Copyable {
         switch requestScanner.next(in: bytes, at: &offset) {
         case .complete(let request):
             let whole = partialRequestBytes == 0
+            recordSkipped(partialRequestBytes + offset - start - request.wireBytes)
             partialRequestBytes = 0
             if whole {
                 switch request.effect {
@@ -199,6 +215,10 @@ public struct SessionCore: ~Copyable {
             return false
         case .incomplete:
             partialRequestBytes += offset - start
+            if requestScanner.isBetweenRequests {
+                recordSkipped(partialRequestBytes)
+                partialRequestBytes = 0
+            }
             return true
         case .malformed(let violation):
             self.violation = violation
@@ -207,6 +227,12 @@ public struct SessionCore: ~Copyable {
             partialRequestBytes = 0
             return true
         }
+    }
+
+    /// Bytes the scanner read past without a request (empty lines, `*0`): no command's, so keyless on
+    /// the wire (the node counts them nowhere), when the scanner has left them behind.
+    private func recordSkipped(_ bytes: Int) {
+        if bytes > 0 { ledger.recordWire(bucket: .keyless, commands: 0, bytesIn: bytes, bytesOut: 0) }
     }
 
     private mutating func requestScanned(_ request: ScannedRequest, into outcome: inout RequestsRead) {
@@ -359,7 +385,10 @@ public struct SessionCore: ~Copyable {
             self.violation = violation
             outcome.insert(.malformed)
             accounting.repliesBecameUnparsed(pendingBytes: partialReplyBytes + bytes.count - start, ledger: ledger)
+            // The rest of the request being read is unparsed too, like every client byte from now on.
+            ledger.recordWire(bucket: .unparsed, commands: 0, bytesIn: partialRequestBytes, bytesOut: 0)
             partialReplyBytes = 0
+            partialRequestBytes = 0
             return false
         }
     }

@@ -57,12 +57,14 @@ public struct SlotSelection: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// Reads and validates query parameters.
-struct QueryReader {
-    var parameters: [String: String]
+package struct QueryReader {
+    package var parameters: [String: String]
 
-    func string(_ name: String) -> String? { parameters[name] }
+    package init(parameters: [String: String]) { self.parameters = parameters }
 
-    func choice<Value: RawRepresentable>(_ name: String, default value: Value) throws(AdminParameterError) -> Value
+    package func string(_ name: String) -> String? { parameters[name] }
+
+    package func choice<Value: RawRepresentable>(_ name: String, default value: Value) throws(AdminParameterError) -> Value
     where Value.RawValue == String, Value: CaseIterable {
         guard let text = parameters[name] else { return value }
         guard let parsed = Value(rawValue: text) else {
@@ -72,13 +74,13 @@ struct QueryReader {
         return parsed
     }
 
-    func optionalChoice<Value: RawRepresentable>(_ name: String, as type: Value.Type) throws(AdminParameterError) -> Value?
+    package func optionalChoice<Value: RawRepresentable>(_ name: String, as type: Value.Type) throws(AdminParameterError) -> Value?
     where Value.RawValue == String, Value: CaseIterable {
         guard parameters[name] != nil else { return nil }
         return try choice(name, default: Value.allCases.first!)
     }
 
-    func bool(_ name: String, default value: Bool) throws(AdminParameterError) -> Bool {
+    package func bool(_ name: String, default value: Bool) throws(AdminParameterError) -> Bool {
         guard let text = parameters[name] else { return value }
         switch text {
         case "true", "1", "": return true
@@ -87,7 +89,7 @@ struct QueryReader {
         }
     }
 
-    func int(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(AdminParameterError) -> Int {
+    package func int(_ name: String, default value: Int, in range: ClosedRange<Int>) throws(AdminParameterError) -> Int {
         guard let text = parameters[name] else { return value }
         guard let parsed = Int(text) else {
             throw AdminParameterError(parameter: name, message: "expected an integer, got '\(text)'")
@@ -99,7 +101,7 @@ struct QueryReader {
         return parsed
     }
 
-    func slots(_ name: String) throws(AdminParameterError) -> SlotSelection {
+    package func slots(_ name: String) throws(AdminParameterError) -> SlotSelection {
         guard let text = parameters[name] else { return .all }
         return try SlotSelection(parsing: text, parameter: name)
     }
@@ -111,7 +113,7 @@ public enum TopOrder: String, CaseIterable, Sendable {
     case bytesOut = "bytes_out"
     case commands
 
-    func value(_ counters: SlotCounters) -> UInt64 {
+    package func value(_ counters: SlotCounters) -> UInt64 {
         switch self {
         case .bytesIn: counters.bytesIn
         case .bytesOut: counters.bytesOut
@@ -124,8 +126,4 @@ public enum TopOrder: String, CaseIterable, Sendable {
 public enum ReconcileMode: String, CaseIterable, Sendable, Codable {
     case live
     case fenced
-}
-
-extension LedgerView {
-    static var choices: [LedgerView] { allCases }
 }
