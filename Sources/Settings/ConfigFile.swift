@@ -319,6 +319,8 @@ public struct HostPort: Equatable, Sendable {
             guard let colon = text.lastIndex(of: ":") else { return nil }
             hostPart = text[..<colon]
             portPart = text[text.index(after: colon)...]
+            // Brackets belong around an IPv6 address only, never inside a host.
+            guard !hostPart.contains("["), !hostPart.contains("]") else { return nil }
         }
         guard !hostPart.isEmpty, let port = Int(portPart), (0...65535).contains(port) else { return nil }
         host = String(hostPart)
