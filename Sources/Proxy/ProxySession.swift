@@ -153,12 +153,13 @@ final class ProxySession: TCPStreamDelegate {
             metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
         if stream === client, clientGone { return }
         if stream === client, let node, !closing, !refusing, !nodeReachedEOF, !clientBlockers.contains(.connecting),
-            core.replicationLink == nil
+            core.replicationLink == nil, core.replicaListeningPort == nil
         {
             // A client that vanished (reset) mid-pipeline: the node executes and counts what was
             // forwarded, so its replies are still read and counted until the node closes after EOF.
-            // A replica's link still closes at once: its stream chain expects the old link closed
-            // before the replica's next one (kept open, the replica's reconciliation saw no_baseline).
+            // A replica's link, also still in its handshake, closes at once: its stream chain expects
+            // the old link closed before the replica's next one (kept open, the replica's
+            // reconciliation saw no_baseline).
             clientGone = true
             if !clientReachedEOF { streamDidReachEOF(client) }
             node.startReading()
