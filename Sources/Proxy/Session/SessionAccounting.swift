@@ -184,10 +184,13 @@ struct SessionAccounting: ~Copyable {
         noteHeadChanged(ledger: ledger)
     }
 
-    /// Whether the next reply answers an ordinary command on a connection that is neither subscribed
-    /// nor monitoring: then any frame but a push or an error simply completes it, and the session
-    /// feeds plain replies to `plainReplyScanned`.
-    var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring }
+    /// Whether the next reply answers an ordinary command on a connection that is neither subscribed,
+    /// monitoring nor a pipe (a slot migration link answers nothing once established): then any frame
+    /// but a push or an error simply completes it, and the session feeds plain replies to
+    /// `plainReplyScanned`.
+    var takesPlainReplies: Bool {
+        !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring && !repliesArePipe
+    }
 
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
     @inline(__always)
@@ -198,10 +201,10 @@ struct SessionAccounting: ~Copyable {
     /// Whether classic pub/sub message frames (`message`; RESP3 pushes when `arePushes`) arriving now
     /// answer no command and are recorded as keyless pushes, what `replyScanned` would find for each:
     /// pushes always, RESP2 arrays while subscribed (otherwise one is a reply), except after
-    /// unparsable input or while an open-ended UNSUBSCRIBE waits for its end (both go the general
-    /// way). Recording them changes none of this, so it holds for a whole run of them.
+    /// unparsable input, on a pipe, or while an open-ended UNSUBSCRIBE waits for its end (all go the
+    /// general way). Recording them changes none of this, so it holds for a whole run of them.
     func takesMessages(arePushes: Bool) -> Bool {
-        if requestsUnparsed { return false }
+        if requestsUnparsed || repliesArePipe { return false }
         if inFlight.isEmpty { return true }
         if inFlight.first.kind == .subscription && inFlight.first.framesExpected == 0 { return false }
         return arePushes || (subscribed && protocolVersion == 2)
