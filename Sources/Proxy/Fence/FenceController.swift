@@ -384,7 +384,7 @@ public actor FenceController {
         let closed = await server.cut(slots)
         nodeStatsAtOpen = nodeStatsAtOpen?.rebasing(slots, on: stats)
         slotOwners = seen
-        if streamBaseline != nil, let replication = replicationAtCut { rebaseStream(slots, replication) }
+        if let replication = replicationAtCut { rebaseStream(slots, replication) }
         let rows = stats.bySlot()
         var cut = SlotCut(
             id: cuts.total + 1, epoch: current.id, at: Date().timeIntervalSince1970, trigger: cutTrigger, fenced: true,
