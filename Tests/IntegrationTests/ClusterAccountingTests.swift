@@ -20,39 +20,50 @@ struct ClusterAccountingTests {
         private final class State: Sendable {
             let stopped = Atomic<Bool>(false)
             let outcome = Mutex<Outcome>(([:], 0, []))
+            let failure = Mutex<(any Error)?>(nil)
         }
         private let state = State()
-        private let task: Task<Void, any Error>
+        private let finished = DispatchGroup()
 
+        /// Runs on a thread of its own: its calls block, and on the cooperative pool they would hold
+        /// back the sidecars' fence tasks.
         init(cluster: LocalCluster) {
             let ports = cluster.sidecarPorts
             let entry = cluster.members[0].sidecarPort
             let state = self.state
-            task = Task.detached {
+            finished.enter()
+            let thread = Thread { [finished] in
+                defer { finished.leave() }
                 let client = SidecarClusterClient(sidecarPorts: ports, entryPort: entry)
                 defer { client.close() }
                 var round = 0
-                while !state.stopped.load(ordering: .relaxed) {
-                    let key = "acceptance:\(round)"
-                    let value = "v\(round)"
-                    if try client.call(key: key, ["SET", key, value]) == .simpleString("OK") {
-                        state.outcome.withLock { $0.acknowledged[key] = value }
+                do {
+                    while !state.stopped.load(ordering: .relaxed) {
+                        let key = "acceptance:\(round)"
+                        let value = "v\(round)"
+                        if try client.call(key: key, ["SET", key, value]) == .simpleString("OK") {
+                            state.outcome.withLock { $0.acknowledged[key] = value }
+                        }
+                        _ = try client.call(key: "counter:\(round % 300)", ["INCR", "counter:\(round % 300)"])
+                        _ = try client.call(key: "hash:\(round % 200)", ["HSET", "hash:\(round % 200)", "f\(round % 7)", value])
+                        _ = try client.call(key: "acceptance:\(round / 2)", ["GET", "acceptance:\(round / 2)"])
+                        round += 1
                     }
-                    _ = try client.call(key: "counter:\(round % 300)", ["INCR", "counter:\(round % 300)"])
-                    _ = try client.call(key: "hash:\(round % 200)", ["HSET", "hash:\(round % 200)", "f\(round % 7)", value])
-                    _ = try client.call(key: "acceptance:\(round / 2)", ["GET", "acceptance:\(round / 2)"])
-                    round += 1
+                } catch {
+                    state.failure.withLock { $0 = error }
                 }
                 state.outcome.withLock {
                     $0.commands = client.commands
                     $0.problems = client.problems
                 }
             }
+            thread.start()
         }
 
         func stop() async throws -> Outcome {
             state.stopped.store(true, ordering: .relaxed)
-            try await task.value
+            await withCheckedContinuation { continuation in finished.notify(queue: .global()) { continuation.resume() } }
+            if let error = state.failure.withLock({ $0 }) { throw error }
             return state.outcome.withLock { $0 }
         }
 
