@@ -92,7 +92,15 @@ enum SessionTarget {
             let malformed: Bool
             if fromClient {
                 bytesIn += chunk.count
-                let outcome = chunk.withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
+                var outcome = chunk.withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
+                if outcome.events.contains(.awaitsStreamFence) {
+                    // A PSYNC that may continue waits for the stream fence; the session releases it then.
+                    core.streamFenced(unchargedThrough: nil)
+                    if let released = core.releaseHeldCommand(commandsAwaitRoleCheck: false) {
+                        outcome.forward += released.outcome.forward
+                        outcome.events.formUnion(released.outcome.events)
+                    }
+                }
                 require(outcome.forward == chunk.count, "a read of \(chunk.count) bytes forwards \(outcome.forward)")
                 malformed = outcome.events.contains(.malformed)
                 if requestsUnparsed {

@@ -34,6 +34,7 @@ extension ProxyServer {
         public var slots: [Slot]
     }
 
+
     /// Every replica link's view, up to the stream offset `offset` when given.
     public func replicaViews(upTo offset: Int64? = nil) async -> [ReplicaViewReport] {
         await eachWorker { await $0.replicaViews(upTo: offset) }.flatMap { $0 }.sorted { $0.connection < $1.connection }
@@ -103,5 +104,16 @@ extension ProxyServer {
             if !behind || clock.now >= deadline { return links }
             try? await Task.sleep(for: .milliseconds(1))
         }
+    }
+}
+
+extension ProxyServer.ReplicaViewReport {
+    /// `link`'s view up to `offset` (everything forwarded when nil).
+    init(connection: UInt64, link: ReplicationLink, replicaHost: String?, replicaListeningPort: Int?, upTo offset: Int64?) {
+        let counts = offset.map { link.replicaView.counts(upTo: $0) } ?? link.replicaView.bytesIn
+        self.init(
+            connection: connection, replicaHost: replicaHost, replicaListeningPort: replicaListeningPort,
+            forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
+            slots: (counts ?? []).enumerated().compactMap { $0.element == 0 ? nil : .init(slot: $0.offset, bytesIn: $0.element) })
     }
 }

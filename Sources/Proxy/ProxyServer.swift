@@ -13,12 +13,16 @@ public struct ProxyEvents: Sendable {
     /// `sunsubscribe`) or a slot-ownership command (`CLUSTER SETSLOT`, …) suggests the node's role
     /// or its view of the slot owners changed: poll it now.
     public var roleMayHaveChanged: (@Sendable () -> Void)?
+    /// The node's `master_repl_offset` now, for the stream fence (see ``ReplicaStreamFence``).
+    public var readsReplicationOffset: (@Sendable () async throws -> Int64)?
 
     public init(
-        commandWillResetNode: (@Sendable (EpochReason) -> Void)? = nil, roleMayHaveChanged: (@Sendable () -> Void)? = nil
+        commandWillResetNode: (@Sendable (EpochReason) -> Void)? = nil, roleMayHaveChanged: (@Sendable () -> Void)? = nil,
+        readsReplicationOffset: (@Sendable () async throws -> Int64)? = nil
     ) {
         self.commandWillResetNode = commandWillResetNode
         self.roleMayHaveChanged = roleMayHaveChanged
+        self.readsReplicationOffset = readsReplicationOffset
     }
 }
 
@@ -32,15 +36,18 @@ public struct ProxyEvents: Sendable {
 public final class ProxyServer: Sendable {
     public let configuration: ProxyConfiguration
     public let node: NodeFacts
-    private let logger: Logger
+    let logger: Logger
     private let workers: [ProxyWorker]
     /// Each replica's links through the sidecar, across reconnections (see ``ReplicaStreamChains``).
     let replicaStreams: ReplicaStreamChains
+
+    let events: ProxyEvents
 
     public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents = ProxyEvents()) throws {
         self.configuration = configuration
         self.node = node
         self.logger = logger
+        self.events = events
         let count = max(1, configuration.workers)
         let budget = ClientBudget(limit: configuration.maxClients)
         let replicaStreams = ReplicaStreamChains()
@@ -49,6 +56,11 @@ public final class ProxyServer: Sendable {
             try ProxyWorker(
                 configuration: configuration, node: node, logger: logger, events: events, index: index, count: count,
                 clientBudget: budget, replicaStreams: replicaStreams)
+        }
+        if configuration.readsReplicationStreams {
+            for worker in workers {
+                worker.requestsStreamFence = { [weak self] fence in Task { await self?.fenceReplicaStream(fence) } }
+            }
         }
     }
 

@@ -18,35 +18,23 @@ final class ProxySession: TCPStreamDelegate {
 
     /// The scanners, the accounting and a command waiting for a role check: all decisions about
     /// the bytes; this class only reads, writes and blocks.
-    private var core: SessionCore
-
-    /// Why the client is not being read right now; it is read only while this is empty.
-    private struct ReadBlockers: OptionSet {
-        let rawValue: UInt8
-        /// The node connection is not up yet.
-        static let connecting = ReadBlockers(rawValue: 1 << 0)
-        /// The node's write queue passed its high watermark.
-        static let backpressure = ReadBlockers(rawValue: 1 << 1)
-        /// The worker paused client reads (a fence or a consistent cut).
-        static let paused = ReadBlockers(rawValue: 1 << 2)
-        /// The client finished sending.
-        static let finished = ReadBlockers(rawValue: 1 << 3)
-        /// A promotion guard runs on the node.
-        static let guarded = ReadBlockers(rawValue: 1 << 4)
-        /// A command waits for a role check (see `CommandAwaitingRoleCheck`).
-        static let roleCheck = ReadBlockers(rawValue: 1 << 5)
-        /// The process is stopping and the connection reached a command boundary.
-        static let stopping = ReadBlockers(rawValue: 1 << 6)
-    }
+    private(set) var core: SessionCore
 
     private var clientBlockers: ReadBlockers = [.connecting]
     /// For a replica's link: its replica and its sequence number in the replica's chain.
-    private var chainedLink: (replica: ReplicaStreamChains.Replica, link: UInt64)?
+    private(set) var chainedLink: (replica: ReplicaStreamChains.Replica, link: UInt64)?
     private var clientReachedEOF = false
     private var nodeReachedEOF = false
-    /// The client's connection failed (reset): what was forwarded still has its replies read from
-    /// the node and counted, as the node counts them, but nothing is written back.
+    /// The client's connection failed (reset), or a replica left its link: what was forwarded still
+    /// has its replies (the stream) read from the node and counted, as the node counts them, but
+    /// nothing is written back.
     private var clientGone = false
+    /// The `PSYNC` the stream fence released has not been answered yet: the fence waits for that.
+    private var awaitsStreamAnswer = false
+    /// The replica left: the node side ends once the stream reached this offset (see `streamFenced(at:)`).
+    private var endsNodeSideAt: Int64?
+    /// Set while the stream fence is awaited; goes on without it when it fires.
+    private var streamFenceTimer: LoopTimer?
     /// Each direction is finished once its source reached EOF and everything it sent was flushed to
     /// the other side and that side's write half shut down; the session closes when both are.
     private var requestsFinished = false
@@ -126,6 +114,8 @@ final class ProxySession: TCPStreamDelegate {
     func streamDidReachEOF(_ stream: TCPStream) {
         if stream === client, lingerTimer != nil {
             closeBoth()
+        } else if stream === client, core.replicationLink != nil {
+            replicaLeftLink()
         } else if stream === client {
             clientReachedEOF = true
             clientBlockers.insert(.finished)
@@ -152,14 +142,17 @@ final class ProxySession: TCPStreamDelegate {
             "connection failed",
             metadata: ["side": "\(stream === client ? "client" : "node")", "error": "\(error)"])
         if stream === client, clientGone { return }
+        if stream === client, core.replicationLink != nil, !closing {
+            replicaLeftLink()
+            return
+        }
         if stream === client, let node, !closing, !refusing, !nodeReachedEOF, !clientBlockers.contains(.connecting),
             core.replicationLink == nil, core.replicaListeningPort == nil
         {
             // A client that vanished (reset) mid-pipeline: the node executes and counts what was
             // forwarded, so its replies are still read and counted until the node closes after EOF.
-            // A replica's link, also still in its handshake, closes at once: its stream chain expects
-            // the old link closed before the replica's next one (kept open, the replica's
-            // reconciliation saw no_baseline).
+            // A replica's connection still in its handshake closes at once (its next one must not
+            // find it open); one that carries the stream ends through `replicaLeftLink`.
             clientGone = true
             if !clientReachedEOF { streamDidReachEOF(client) }
             node.startReading()
@@ -179,9 +172,7 @@ final class ProxySession: TCPStreamDelegate {
     func streamDidClose(_ stream: TCPStream) {
         closedStreams += 1
         if closedStreams == (node == nil ? 1 : 2) {
-            if let chainedLink, let view = core.replicationLink?.replicaView {
-                worker.replicaStreams.linkClosed(chainedLink.replica, link: chainedLink.link, view: view)
-            }
+            endChainedLink()
             worker.sessionDidClose(self)
         }
     }
@@ -215,7 +206,16 @@ final class ProxySession: TCPStreamDelegate {
             worker.sessionAwaitsRoleCheck()
         }
         if events.contains(.suggestsRoleChange) { worker.replySuggestsRoleChange() }
+        if events.contains(.awaitsStreamFence) {
+            blockClient(.streamFence)
+            awaitStreamFence(replicaLeft: false)
+        }
         if events.contains(.replicationLinkStarted) { replicaLinkStarted() }
+        // The node's first bytes after the released PSYNC are its answer: the replica is attached.
+        if !fromClient, awaitsStreamAnswer {
+            awaitsStreamAnswer = false
+            worker.streamFenceFinished(id)
+        }
         // A subscriber's messages are forwarded in small reads: they reach it sooner, and the loop
         // is not held by one connection's backlog.
         if events.contains(.mayHaveChangedSubscription), let node, node.keepsReadsSmall != core.subscribed {
@@ -225,7 +225,11 @@ final class ProxySession: TCPStreamDelegate {
 
     private func nodeDidRead(_ bytes: UnsafeRawBufferPointer) {
         act(on: core.nodeRead(bytes), fromClient: false)
-        if !clientGone, !client.write(bytes) { node?.stopReading() }
+        if clientGone {
+            if endsNodeSideAt != nil { endNodeSideIfStreamed() }
+        } else if !client.write(bytes) {
+            node?.stopReading()
+        }
         if core.inFlightCount == 0 {
             if worker.draining { worker.sessionMayHaveDrained() }
             if stopping { closeIfAnswered() }
@@ -236,17 +240,6 @@ final class ProxySession: TCPStreamDelegate {
 
     /// Commands forwarded and still waiting for their replies.
     var inFlightCount: Int { core.inFlightCount }
-    /// For a replica's link: what the replica will count of the stream forwarded to it, per slot, up
-    /// to `offset` (everything forwarded when nil).
-    func replicaView(upTo offset: Int64?) -> ProxyServer.ReplicaViewReport? {
-        guard let link = core.replicationLink else { return nil }
-        let counts = offset.map { link.replicaView.counts(upTo: $0) } ?? link.replicaView.bytesIn
-        return ProxyServer.ReplicaViewReport(
-            connection: id, replicaHost: client.peerAddress?.ip, replicaListeningPort: core.replicaListeningPort,
-            forwardedOffset: link.forwardedOffset, upToOffset: offset, complete: counts != nil,
-            slots: (counts ?? []).enumerated().compactMap { $0.element == 0 ? nil : .init(slot: $0.offset, bytesIn: $0.element) })
-    }
-
     /// Joins this link to its replica's chain, when the replica said which port it listens on.
     private func replicaLinkStarted() {
         let start = core.replicationLinkStart
@@ -255,35 +248,81 @@ final class ProxySession: TCPStreamDelegate {
         chainedLink = (replica, worker.replicaStreams.linkStarted(replica, resumesAfter: start.resumesAfter))
     }
 
-    /// The link's counts up to `offset` if it is the chained link `link` (`.some(nil)`: its history no
-    /// longer reaches back to `offset`).
-    func replicaLinkCounts(_ link: UInt64, upTo offset: Int64) -> [UInt64]?? {
-        guard chainedLink?.link == link, let view = core.replicationLink?.replicaView else { return nil }
-        return .some(view.counts(upTo: offset))
+    /// The replica at the end of this link went away. Its chain ends here; the node goes on feeding
+    /// and charging the link until it notices, so the link's end is fenced (``ReplicaStreamFence``).
+    private func replicaLeftLink() {
+        guard !clientGone else { return }
+        guard !nodeReachedEOF else { return closeBoth() }
+        clientGone = true
+        blockClient(.finished)
+        node?.startReading()
+        endChainedLink()
+        awaitStreamFence(replicaLeft: true)
     }
 
-    /// For a replica's link: how far the stream was forwarded down it (nil offset until known).
-    var replicationLink: ProxyServer.ReplicationLinkStatus? {
-        core.replicationLink.map { ProxyServer.ReplicationLinkStatus(connection: id, forwardedOffset: $0.forwardedOffset) }
+    /// Hands the link's view to its replica's chain, once: the replica's next link resumes from it.
+    private func endChainedLink() {
+        guard let chainedLink, let view = core.replicationLink?.replicaView else { return }
+        worker.replicaStreams.linkClosed(chainedLink.replica, link: chainedLink.link, view: view)
+        self.chainedLink = nil
+    }
+
+    /// Asks for the stream fence, and goes on without it if it has not acted within the pause bound
+    /// (its tasks could not run): the link is then charged as it crosses.
+    private func awaitStreamFence(replicaLeft: Bool) {
+        let timer = LoopTimer(on: worker.loop)
+        timer.start(after: worker.configuration.maxPauseMilliseconds) { [unowned self] in
+            self.worker.logger.warning("the stream fence did not act in time; the replica's link is charged as it crosses")
+            _ = self.streamFenced(at: nil)
+        }
+        streamFenceTimer = timer
+        worker.replicaStreamNeedsFence(self, replicaLeft: replicaLeft)
+    }
+
+    /// The stream fence holds every writer, and read the node's `master_repl_offset` as `offset`
+    /// (nil: it could not). A held `PSYNC` goes on, and the backlog it resends up to `offset` is not
+    /// charged; a link whose replica left is read (and charged) up to `offset`, then its node side
+    /// ends.
+    /// Returns false when nothing waited for it (the fence came too late).
+    func streamFenced(at offset: Int64?) -> Bool {
+        guard let timer = streamFenceTimer else { return false }
+        timer.close()
+        streamFenceTimer = nil
+        if clientGone {
+            endsNodeSideAt = offset ?? Int64.min
+            endNodeSideIfStreamed()
+        } else if clientBlockers.contains(.streamFence) {
+            core.streamFenced(unchargedThrough: offset)
+            awaitsStreamAnswer = true
+            // The fence's own pause holds every client, this one too: the PSYNC is what it waits for
+            // (and, like a replication link, it is no writer).
+            clientBlockers.subtract([.paused, .guarded])
+            unblockClient(.streamFence)
+        }
+        return true
+    }
+
+    /// Ends the node side of a link whose replica left once the stream reached `endsNodeSideAt`, or
+    /// at once when `now` (the stream fence ran out of time).
+    func endNodeSideIfStreamed(now: Bool = false) {
+        guard let endsNodeSideAt, now || (core.replicationLink?.forwardedOffset ?? Int64.max) >= endsNodeSideAt else { return }
+        self.endsNodeSideAt = nil
+        node?.shutdownWrite()
     }
 
     /// Stops (or resumes) reading the client; node replies keep flowing either way. A replica's
     /// replication link is never paused: its acknowledgements must keep flowing for the primary.
-    func setPaused(_ paused: Bool) {
-        if paused {
-            if !core.requestsArePipe { blockClient(.paused) }
-        } else {
-            unblockClient(.paused)
-        }
-    }
+    func setPaused(_ paused: Bool) { setHeld(paused, by: .paused) }
 
     /// Holds (or releases) the client while a promotion guard runs; like a pause, never a
     /// replication link.
-    func setGuarded(_ guarded: Bool) {
-        if guarded {
-            if !core.requestsArePipe { blockClient(.guarded) }
-        } else {
-            unblockClient(.guarded)
+    func setGuarded(_ guarded: Bool) { setHeld(guarded, by: .guarded) }
+
+    private func setHeld(_ held: Bool, by blocker: ReadBlockers) {
+        if !held {
+            unblockClient(blocker)
+        } else if !core.requestsArePipe {
+            blockClient(blocker)
         }
     }
 
@@ -298,9 +337,9 @@ final class ProxySession: TCPStreamDelegate {
         return true
     }
 
-    /// Forwards the command that waited for a role check and the rest of its chunk.
-    private func forwardCommandAfterRoleCheck() {
-        guard let node, let (bytes, outcome) = core.releaseCommandAfterRoleCheck(commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
+    /// Forwards the command held back (for a role check or the stream fence) and the rest of its chunk.
+    private func forwardHeldCommand() {
+        guard let node, let (bytes, outcome) = core.releaseHeldCommand(commandsAwaitRoleCheck: worker.commandsAwaitRoleCheck)
         else { return }
         act(on: outcome.events, fromClient: true)
         let written = bytes.withUnsafeBytes { node.write(UnsafeRawBufferPointer(rebasing: $0[..<outcome.forward])) }
@@ -315,8 +354,8 @@ final class ProxySession: TCPStreamDelegate {
     private func unblockClient(_ reason: ReadBlockers) {
         clientBlockers.remove(reason)
         guard clientBlockers.isEmpty, !closing, !refusing else { return }
-        if core.awaitsRoleCheck {
-            forwardCommandAfterRoleCheck()
+        if core.holdsCommand {
+            forwardHeldCommand()
             guard clientBlockers.isEmpty else { return }
         }
         if stopping {
@@ -390,6 +429,8 @@ final class ProxySession: TCPStreamDelegate {
         stopConnectTimer()
         lingerTimer?.close()
         lingerTimer = nil
+        streamFenceTimer?.close()
+        streamFenceTimer = nil
         client.close()
         node?.close()
     }

@@ -45,6 +45,11 @@ final class ProxyWorker: @unchecked Sendable {
     var nextDrainToken: UInt64 = 0
     /// Set while the process stops: closing every client at a command boundary (see `closeClientsGracefully`).
     var stopping: GracefulStop?
+    /// Asks the server to fence the stream for a replica's link (see ``ReplicaStreamFence``); set
+    /// before the loop starts.
+    var requestsStreamFence: (@Sendable (ReplicaStreamFence) -> Void)?
+    /// Each link the stream fence acts on, by session id: the fence waiting for it, and its deadline.
+    var streamFences: [UInt64: (continuation: CheckedContinuation<Bool, Never>, deadline: LoopTimer)] = [:]
 
     var clientReadsPaused: Bool { gate.clientReadsPaused }
     var clientsHeld: Bool { gate.clientsHeld }
@@ -200,6 +205,7 @@ final class ProxyWorker: @unchecked Sendable {
 
     func sessionDidClose(_ session: ProxySession) {
         if sessions.removeValue(forKey: ObjectIdentifier(session))?.wasAdmitted == true { clientBudget.release() }
+        streamFenceFinished(session.id)
         if draining { sessionMayHaveDrained() }
         if stopping != nil { stoppingSessionClosed() }
     }

@@ -25,10 +25,13 @@ public final class Sidecar: Sendable {
         let watcher = RoleWatcher(
             control: control, intervalMilliseconds: configuration.rolePollIntervalMilliseconds,
             maxBackoffMilliseconds: configuration.maxReconnectBackoffMilliseconds, logger: logger)
+        // The stream fence's own connection: its one read must not queue behind the fence's.
+        let streamControl = NodeControl(host: proxy.nodeHost, port: proxy.nodePort, credentials: configuration.credentials)
         let box = FenceBox()
         let events = ProxyEvents(
             commandWillResetNode: { reason in Task { await box.controller?.handle(.commandSeen(reason)) } },
-            roleMayHaveChanged: { watcher.pollNow(hinted: true) })
+            roleMayHaveChanged: { watcher.pollNow(hinted: true) },
+            readsReplicationOffset: { try await streamControl.replication().replicationOffset })
         let server = try ProxyServer(configuration: proxy, node: node, logger: logger, events: events)
         // Until the first ROLE says otherwise, a node of an affected version may be a replica about
         // to be promoted.

@@ -16,8 +16,15 @@ private final class Harness {
             usesPlainLanes: plainLanes)
     }
 
+    /// The node's `master_repl_offset` the stream fence reads when a `PSYNC` waits for it.
+    var streamFenceOffset: Int64?
+
     func send(_ text: String) {
-        let outcome = Array(text.utf8).withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
+        var outcome = Array(text.utf8).withUnsafeBytes { core.clientRead($0, commandsAwaitRoleCheck: false) }
+        if outcome.events.contains(.awaitsStreamFence) {
+            core.streamFenced(unchargedThrough: streamFenceOffset)
+            outcome = core.releaseHeldCommand(commandsAwaitRoleCheck: false)?.outcome ?? outcome
+        }
         if outcome.events.contains(.malformed) { Issue.record("malformed request in \(text.debugDescription): \(String(describing: core.violation))") }
     }
 
@@ -342,6 +349,25 @@ struct SessionAccountingTests {
         harness.receive("+CONTINUE \(String(repeating: "r", count: 40))\r\n" + command("INCR", "n"))
         #expect(harness.core.replicationLink?.forwardedOffset == 5000 + Int64(command("INCR", "n").utf8.count))
         #expect(harness.node("n").bytesOut == UInt64(command("INCR", "n").utf8.count))
+    }
+
+    @Test("a PSYNC that may continue waits for the stream fence; the backlog resent up to the offset it read is not charged, the replica still counts it")
+    func resentBacklogIsNotCharged() {
+        let harness = Harness()
+        let psync = command("PSYNC", String(repeating: "r", count: 40), "5001")
+        let outcome = Array(psync.utf8).withUnsafeBytes { harness.core.clientRead($0, commandsAwaitRoleCheck: false) }
+        #expect(outcome.forward == 0 && outcome.events.contains(.awaitsStreamFence))
+        #expect(harness.core.unrecordedBytes.in == psync.utf8.count)
+        #expect(Array(command("PSYNC", "?", "-1").utf8).withUnsafeBytes { Harness().core.clientRead($0, commandsAwaitRoleCheck: false) }.forward > 0)
+
+        let resent = command("SET", "k", "v")
+        harness.core.streamFenced(unchargedThrough: 5000 + Int64(resent.utf8.count))
+        #expect(harness.core.releaseHeldCommand(commandsAwaitRoleCheck: false)?.outcome.forward == psync.utf8.count)
+        harness.receive("+CONTINUE \(String(repeating: "r", count: 40))\r\n" + resent + command("INCR", "n"))
+        #expect(harness.node("k").bytesOut == 0)
+        #expect(harness.node("n").bytesOut == UInt64(command("INCR", "n").utf8.count))
+        let view = harness.core.replicationLink?.replicaView.bytesIn ?? []
+        #expect(view[Int(HashSlot(key: "k").rawValue)] == UInt64(resent.utf8.count))
     }
 
     @Test("an answered CLUSTER SYNCSLOTS ESTABLISH makes the connection a one-way slot migration stream")

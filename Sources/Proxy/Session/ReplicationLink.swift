@@ -24,6 +24,10 @@ struct ReplicationLink {
     private(set) var forwardedOffset: Int64?
     /// For `+CONTINUE`: the offset the stream resumes after (`PSYNC`'s offset argument less one).
     private let continueAfter: Int64?
+    /// The stream up to this offset is the backlog a `+CONTINUE` resends: the node charged it when
+    /// it first fed it (to the replicas attached then), not now, so it is not charged here either;
+    /// the replica still counts it. Read by the stream fence (``SessionCore/streamFenced(unchargedThrough:)``).
+    private let unchargedThrough: Int64
     /// An open `MULTI`: its bytes, waiting for the slot of the first keyed command inside.
     private var transaction: (wrapperBytes: Int, slot: HashSlot?)?
     private(set) var violation: ProtocolViolation?
@@ -35,10 +39,11 @@ struct ReplicationLink {
 
     /// `replicaCountsWholeTransaction`: the replica's version counts a replicated transaction's
     /// commands (9.x), not only its `MULTI` and `EXEC` (8.x).
-    init(commands: CommandTable, continueAfter: Int64?, replicaCountsWholeTransaction: Bool) {
+    init(commands: CommandTable, continueAfter: Int64?, unchargedThrough: Int64? = nil, replicaCountsWholeTransaction: Bool) {
         scanner = ReplicationStreamScanner(commands: commands)
         replicaView = ReplicaView(countsWholeTransaction: replicaCountsWholeTransaction)
         self.continueAfter = continueAfter
+        self.unchargedThrough = unchargedThrough ?? Int64.min
         del = commands.lookup("del")
         unlink = commands.lookup("unlink")
     }
@@ -81,7 +86,7 @@ struct ReplicationLink {
             replicaView.multi(wireBytes: request.wireBytes)
         case .exec where transaction != nil:
             forwardedOffset = forwardedOffset.map { $0 + Int64(request.wireBytes) }
-            if let open = transaction, let slot = open.slot {
+            if let open = transaction, let slot = open.slot, !isResent {
                 ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: open.wrapperBytes + request.wireBytes)
             }
             transaction = nil
@@ -92,13 +97,18 @@ struct ReplicationLink {
         }
     }
 
+    /// Whether what was just forwarded ends within the resent backlog (never before the stream's
+    /// start is known: a `+FULLRESYNC` starts past it).
+    @inline(__always)
+    private var isResent: Bool { forwardedOffset.map { $0 <= unchargedThrough } ?? false }
+
     /// Charges one command of `wireBytes` to `slot` (none: keyless, charged nowhere), inside the open
     /// transaction if there is one.
     @inline(__always)
     private mutating func charge(wireBytes: Int, slot: HashSlot?, command: CommandIdentity, ledger: LedgerShard) {
         forwardedOffset = forwardedOffset.map { $0 + Int64(wireBytes) }
         replicaView.command(wireBytes: wireBytes, slot: slot, endOffset: forwardedOffset)
-        guard let slot else { return }
+        guard let slot, !isResent else { return }
         ledger.recordNode(slot: slot, commands: 0, bytesIn: 0, bytesOut: wireBytes)
         if transaction != nil {
             if transaction?.slot == nil { transaction?.slot = slot }

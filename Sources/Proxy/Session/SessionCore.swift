@@ -3,7 +3,7 @@ import Accounting
 import RESP
 
 /// Everything a connection decides about its bytes, without I/O: both scanners, the accounting, and
-/// the command that waits for a role check. ``ProxySession`` reads, hands each chunk here, and
+/// the command held back (for a role check or the stream fence). ``ProxySession`` reads, hands each chunk here, and
 /// writes what this says may go on; the tests drive the same core over byte strings. Public for the
 /// micro-benchmarks, which build in release without `@testable`.
 ///
@@ -16,6 +16,10 @@ public struct SessionCore: ~Copyable {
     private(set) var replicationLink: ReplicationLink?
     /// `PSYNC`'s offset argument less one, when the link may continue a stream (`+CONTINUE`).
     private var psyncContinueAfter: Int64?
+    /// The node's `master_repl_offset` while the stream fence held every writer, before this link's
+    /// `PSYNC` went on: a `+CONTINUE` resends the backlog up to there, which the node does not charge
+    /// again (docs/accounting.md §10).
+    private var streamUnchargedThrough: Int64?
     /// The port a replica announced with `REPLCONF listening-port`: with its address, what names the
     /// replica at the other end of this link (its node's `INFO replication` lists it so).
     private(set) var replicaListeningPort: Int?
@@ -31,21 +35,22 @@ public struct SessionCore: ~Copyable {
     private var partialRequestBytes = 0
     private var partialReplyBytes = 0
 
-    /// A command that may propagate, read while the node was a replica of a version that aborts on
-    /// its first write after a promotion, and everything read after it in the same chunk. It reaches
-    /// the node once a `ROLE` requested after `since` came back (and nothing else blocks the client):
-    /// if that `ROLE` shows a promotion, the guard runs first. Scanned up to `scanned`; not accounted
-    /// yet, so a drain does not wait for it.
-    private struct CommandAwaitingRoleCheck {
+    /// A command held back, and everything read after it in the same chunk; scanned up to `scanned`,
+    /// not accounted yet, so a drain does not wait for it. Either a command that may propagate, read
+    /// while the node was a replica of a version that aborts on its first write after a promotion: it
+    /// reaches the node once a `ROLE` requested after `since` came back (and nothing else blocks the
+    /// client); if that `ROLE` shows a promotion, the guard runs first. Or a replica's `PSYNC` that may
+    /// continue its stream: it waits for the stream fence (`streamFenced(unchargedThrough:)`).
+    private struct HeldCommand {
         var request: ScannedRequest
         var bytes: [UInt8]
         var scanned: Int
         /// `DispatchTime` uptime when it began to wait.
         var since: UInt64
     }
-    private var commandAwaitingRoleCheck: CommandAwaitingRoleCheck?
-    /// Set while the rest of a released chunk is scanned: its role check already passed.
-    private var scanningAfterRoleCheck = false
+    private var heldCommand: HeldCommand?
+    /// Set while the rest of a released chunk is scanned: its role check (stream fence) already passed.
+    private var scanningReleasedChunk = false
 
     public init(
         commands: CommandTable, rules: NodeCountingRules, ledger: LedgerShard, passthrough: Bool = false, usesPlainLanes: Bool = true,
@@ -80,11 +85,14 @@ public struct SessionCore: ~Copyable {
         public static let mayHaveChangedSubscription = Events(rawValue: 1 << 4)
         /// A replica's link began carrying the stream (`replicationLinkStart`).
         public static let replicationLinkStarted = Events(rawValue: 1 << 5)
+        /// A replica's `PSYNC` that may continue its stream is held: fence the stream, then call
+        /// `streamFenced(unchargedThrough:)`.
+        public static let awaitsStreamFence = Events(rawValue: 1 << 6)
     }
 
     /// What the session must do after a chunk of client bytes was scanned.
     public struct RequestsRead {
-        /// Bytes of the chunk to forward now; the rest waits for a role check.
+        /// Bytes of the chunk to forward now; the rest is held back (see `HeldCommand`).
         public var forward: Int
         public var events: Events = []
     }
@@ -97,7 +105,7 @@ public struct SessionCore: ~Copyable {
     public var inFlightCount: Int { accounting.inFlightCount }
 
     /// Bytes read and not in the ledger yet: the requests in flight and the reply bytes they already
-    /// got (each command is recorded when it completes), a command waiting for a role check with the
+    /// got (each command is recorded when it completes), a command held back with the
     /// rest of its chunk, and the part of a request (reply) still being scanned. With the wire view's
     /// totals these add up to every byte read; the session fuzz target (Fuzz/) checks that they do.
     public var unrecordedBytes: (in: Int, out: Int) {
@@ -106,15 +114,15 @@ public struct SessionCore: ~Copyable {
             pending.in += command.wireBytesIn
             pending.out += command.replyBytes
         }
-        if let waiting = commandAwaitingRoleCheck { pending.in += waiting.request.wireBytes - waiting.scanned + waiting.bytes.count }
+        if let waiting = heldCommand { pending.in += waiting.request.wireBytes - waiting.scanned + waiting.bytes.count }
         return pending
     }
     var requestsArePipe: Bool { accounting.requestsArePipe }
     var subscribed: Bool { accounting.subscribed }
-    var awaitsRoleCheck: Bool { commandAwaitingRoleCheck != nil }
-    /// Nothing half-read, waiting or half-done: no partial request, no command held for a role check,
+    var holdsCommand: Bool { heldCommand != nil }
+    /// Nothing half-read, waiting or half-done: no partial request, no command held back,
     /// no open transaction. A connection closed here loses nothing it sent.
-    var isAtCommandBoundary: Bool { partialRequestBytes == 0 && commandAwaitingRoleCheck == nil && !accounting.inTransaction }
+    var isAtCommandBoundary: Bool { partialRequestBytes == 0 && heldCommand == nil && !accounting.inTransaction }
 
     // MARK: requests
 
@@ -164,7 +172,7 @@ public struct SessionCore: ~Copyable {
     /// Scans and accounts every complete request in `bytes`; sets how many bytes may be forwarded
     /// now: all of them, unless a command must wait for a role check (then it and what follows wait).
     private mutating func scanRequests(_ bytes: UnsafeRawBufferPointer, commandsAwaitRoleCheck: Bool, into outcome: inout RequestsRead) {
-        let plainAllowed = usesPlainLanes && (!commandsAwaitRoleCheck || scanningAfterRoleCheck)
+        let plainAllowed = usesPlainLanes && (!commandsAwaitRoleCheck || scanningReleasedChunk)
         var offset = 0
         while offset < bytes.count {
             // The plain lane (most requests): an ordinary command joins the in-flight FIFO. Writes go
@@ -194,16 +202,18 @@ public struct SessionCore: ~Copyable {
                 switch request.effect {
                 case .replicationHandshake:
                     psyncContinueAfter = Self.psyncOffset(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])).map { $0 - 1 }
+                    if (psyncContinueAfter ?? -1) >= 0 && readsReplicationStreams && !scanningReleasedChunk {
+                        hold(request, bytes, from: start, scanned: offset - start, into: &outcome)
+                        outcome.events.insert(.awaitsStreamFence)
+                        return true
+                    }
                 case .replicaConfiguration:
                     if let port = Self.listeningPort(UnsafeRawBufferPointer(rebasing: bytes[start..<offset])) { replicaListeningPort = port }
                 default: break
                 }
             }
-            if commandsAwaitRoleCheck && !scanningAfterRoleCheck && request.mayPropagate {
-                commandAwaitingRoleCheck = CommandAwaitingRoleCheck(
-                    request: request, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[start...])), scanned: offset - start,
-                    since: DispatchTime.now().uptimeNanoseconds)
-                outcome.forward = start
+            if commandsAwaitRoleCheck && !scanningReleasedChunk && request.mayPropagate {
+                hold(request, bytes, from: start, scanned: offset - start, into: &outcome)
                 outcome.events.insert(.awaitsRoleCheck)
                 return true
             }
@@ -229,6 +239,21 @@ public struct SessionCore: ~Copyable {
         }
     }
 
+    /// Holds `request` (at `start`) and the rest of the chunk back; only what came before goes on.
+    private mutating func hold(_ request: ScannedRequest, _ bytes: UnsafeRawBufferPointer, from start: Int, scanned: Int, into outcome: inout RequestsRead) {
+        heldCommand = HeldCommand(
+            request: request, bytes: Array(UnsafeRawBufferPointer(rebasing: bytes[start...])), scanned: scanned,
+            since: DispatchTime.now().uptimeNanoseconds)
+        outcome.forward = start
+    }
+
+    /// The stream fence holds every writer and read the node's `master_repl_offset` (nil: it could
+    /// not): the held `PSYNC` may go on (`releaseHeldCommand`), and a `+CONTINUE` does not charge the
+    /// backlog it resends up to that offset.
+    public mutating func streamFenced(unchargedThrough offset: Int64?) {
+        streamUnchargedThrough = offset
+    }
+
     /// Bytes the scanner read past without a request (empty lines, `*0`): no command's, so keyless on
     /// the wire (the node counts them nowhere), when the scanner has left them behind.
     private func recordSkipped(_ bytes: Int) {
@@ -250,24 +275,24 @@ public struct SessionCore: ~Copyable {
         }
     }
 
-    // MARK: role check
+    // MARK: held commands
 
     /// Whether the waiting command began to wait before `time` (`DispatchTime` uptime).
     func commandWaits(since time: UInt64) -> Bool {
-        guard let commandAwaitingRoleCheck else { return false }
-        return commandAwaitingRoleCheck.since < time
+        guard let heldCommand else { return false }
+        return heldCommand.since < time
     }
 
-    /// The command that waited for a role check may go: accounts it and scans the rest of its chunk
-    /// (without another role check). Returns the chunk, of which `forward` bytes go on now, and what
+    /// The held command may go: accounts it and scans the rest of its chunk (without holding
+    /// anything again). Returns the chunk, of which `forward` bytes go on now, and what
     /// else to do; nil when no command waits.
-    mutating func releaseCommandAfterRoleCheck(commandsAwaitRoleCheck: Bool) -> (bytes: [UInt8], outcome: RequestsRead)? {
-        guard let waiting = commandAwaitingRoleCheck else { return nil }
-        commandAwaitingRoleCheck = nil
+    public mutating func releaseHeldCommand(commandsAwaitRoleCheck: Bool) -> (bytes: [UInt8], outcome: RequestsRead)? {
+        guard let waiting = heldCommand else { return nil }
+        heldCommand = nil
         var first = RequestsRead(forward: waiting.bytes.count)
         requestScanned(waiting.request, into: &first)
-        scanningAfterRoleCheck = true
-        defer { scanningAfterRoleCheck = false }
+        scanningReleasedChunk = true
+        defer { scanningReleasedChunk = false }
         var outcome = waiting.bytes.withUnsafeBytes { bytes in
             clientRead(UnsafeRawBufferPointer(rebasing: bytes[waiting.scanned...]), commandsAwaitRoleCheck: commandsAwaitRoleCheck)
         }
@@ -303,7 +328,7 @@ public struct SessionCore: ~Copyable {
     private mutating func followReplicationLink(_ bytes: UnsafeRawBufferPointer, into outcome: inout Events) {
         if replicationLink == nil {
             replicationLink = ReplicationLink(
-                commands: commands, continueAfter: psyncContinueAfter,
+                commands: commands, continueAfter: psyncContinueAfter, unchargedThrough: streamUnchargedThrough,
                 replicaCountsWholeTransaction: accounting.rules.version.major >= 9)
             outcome.insert(.replicationLinkStarted)
         }
