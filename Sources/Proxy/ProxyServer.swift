@@ -71,7 +71,7 @@ public final class ProxyServer: Sendable {
         var port = configuration.listenPort
         // Always SO_REUSEPORT: the workers share the port, and a successor started on the same
         // address takes new connections while this process closes its own (see `closeClientsGracefully`).
-        for worker in workers { port = try worker.start(port: port, reusePort: true) }
+        for worker in workers { port = try worker.start(port: port) }
         logger.info(
             "slotwarden listening",
             metadata: [

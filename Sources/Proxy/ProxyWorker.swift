@@ -76,9 +76,10 @@ final class ProxyWorker: @unchecked Sendable {
     }
 
     /// Binds the listener to `port` (0: a free one) and starts the loop thread. Returns the bound port.
-    func start(port: Int, reusePort: Bool) throws -> Int {
+    /// Always with SO_REUSEPORT: the workers share the port, and so does a successor (handover).
+    func start(port: Int) throws -> Int {
         let address = try SocketAddress.resolve(host: configuration.listenHost, port: port)
-        let listener = try TCPListener(on: loop, address: address, reusePort: reusePort)
+        let listener = try TCPListener(on: loop, address: address, reusePort: true)
         try listener.startAccepting { [unowned self] stream in self.accept(stream) }
         self.listener = listener
         loop.start()
