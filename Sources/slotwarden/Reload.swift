@@ -105,60 +105,69 @@ struct ConfigurationChanges {
     var needRestart: [String] = []
 
     init(from old: SlotwardenConfig, to new: SlotwardenConfig) {
-        func compare<Value: Equatable>(_ name: String, _ value: (SlotwardenConfig) -> Value, live isLive: Bool) {
-            guard value(old) != value(new) else { return }
-            if isLive { live.append(name) } else { needRestart.append(name) }
+        for option in ReloadableOption.all where option.differs(old, new) {
+            if option.takeLive != nil { live.append(option.name) } else { needRestart.append(option.name) }
         }
-        compare("logging.level", \.logLevel, live: true)
-        compare("backpressure.high_watermark_bytes", \.proxy.highWatermarkBytes, live: true)
-        compare("backpressure.low_watermark_bytes", \.proxy.lowWatermarkBytes, live: true)
-        compare("max_clients", \.proxy.maxClients, live: true)
-        compare("node_connect_timeout_ms", \.proxy.nodeConnectTimeoutMilliseconds, live: true)
-        compare("admin.token_file", \.admin.tokenFile, live: true)
-        compare("admin.token_env", \.admin.tokenEnvironmentVariable, live: true)
-        compare("reconcile.max_pause_ms", \.admin.maxPauseMilliseconds, live: true)
-        compare("metrics.top_slots", \.admin.topSlots, live: true)
-        compare("fence.role_poll_interval_ms", \.fence.rolePollIntervalMilliseconds, live: true)
-        compare("fence.drain_timeout_ms", \.fence.fence.drainTimeoutMilliseconds, live: true)
-        compare("fence.max_pause_ms", \.fence.fence.maxPauseMilliseconds, live: true)
-        compare("fence.role_change_timeout_ms", \.fence.fence.roleChangeTimeoutMilliseconds, live: true)
-        compare("fence.guard_affected_versions", \.fence.fence.guardsAffectedVersions, live: true)
-        compare("shutdown.drain_timeout_ms", \.shutdown.drainTimeoutMilliseconds, live: true)
-        compare("shutdown.linger_ms", \.shutdown.lingerMilliseconds, live: true)
-        compare("listen", { "\($0.proxy.listenHost):\($0.proxy.listenPort)" }, live: false)
-        compare("node", { "\($0.proxy.nodeHost):\($0.proxy.nodePort)" }, live: false)
-        compare("workers", \.proxy.workers, live: false)
-        compare("admin.listen", { "\($0.admin.listenHost):\($0.admin.listenPort)" }, live: false)
-        compare("commands", \.commandsSource, live: false)
-        compare("read_buffer_bytes", \.proxy.readBufferBytes, live: false)
-        compare("tcp_nodelay", \.proxy.tcpNoDelay, live: false)
-        compare("passthrough", \.proxy.passthrough, live: false)
-        compare("replication_streams", \.proxy.readsReplicationStreams, live: false)
-        compare("fence.epoch_history", \.fence.epochHistory, live: false)
-        compare("fence.epoch_log", \.fence.epochLogPath, live: false)
-        compare("node_auth.user", \.nodeAuth.user, live: false)
-        compare("node_auth.password_env", \.nodeAuth.passwordEnvironmentVariable, live: false)
-        compare("node_auth.password_file", \.nodeAuth.passwordFile, live: false)
-        compare("peers", \.peers, live: false)
-        compare("shutdown.lock_file", \.shutdown.lockFile, live: false)
+    }
+}
+
+/// An option of the file as a reload sees it: whether it changed, and for one that applies live, how
+/// to take it from the new file (nil: it needs a restart).
+struct ReloadableOption {
+    let name: String
+    let differs: (SlotwardenConfig, SlotwardenConfig) -> Bool
+    let takeLive: ((inout SlotwardenConfig, SlotwardenConfig) -> Void)?
+
+    static func live<Value: Equatable>(_ name: String, _ path: WritableKeyPath<SlotwardenConfig, Value>) -> Self {
+        Self(name: name, differs: { $0[keyPath: path] != $1[keyPath: path] }, takeLive: { $0[keyPath: path] = $1[keyPath: path] })
+    }
+
+    static func restartOnly<Value: Equatable>(_ name: String, _ value: @escaping (SlotwardenConfig) -> Value) -> Self {
+        Self(name: name, differs: { value($0) != value($1) }, takeLive: nil)
+    }
+
+    /// Every option a reload compares, in the order it reports them.
+    static var all: [ReloadableOption] {
+        [
+            .live("logging.level", \.logLevel),
+            .live("backpressure.high_watermark_bytes", \.proxy.highWatermarkBytes),
+            .live("backpressure.low_watermark_bytes", \.proxy.lowWatermarkBytes),
+            .live("max_clients", \.proxy.maxClients),
+            .live("node_connect_timeout_ms", \.proxy.nodeConnectTimeoutMilliseconds),
+            .live("admin.token_file", \.admin.tokenFile),
+            .live("admin.token_env", \.admin.tokenEnvironmentVariable),
+            .live("reconcile.max_pause_ms", \.admin.maxPauseMilliseconds),
+            .live("metrics.top_slots", \.admin.topSlots),
+            .live("fence.role_poll_interval_ms", \.fence.rolePollIntervalMilliseconds),
+            .live("fence.drain_timeout_ms", \.fence.fence.drainTimeoutMilliseconds),
+            .live("fence.max_pause_ms", \.fence.fence.maxPauseMilliseconds),
+            .live("fence.role_change_timeout_ms", \.fence.fence.roleChangeTimeoutMilliseconds),
+            .live("fence.guard_affected_versions", \.fence.fence.guardsAffectedVersions),
+            .live("shutdown.drain_timeout_ms", \.shutdown.drainTimeoutMilliseconds),
+            .live("shutdown.linger_ms", \.shutdown.lingerMilliseconds),
+            .restartOnly("listen") { "\($0.proxy.listenHost):\($0.proxy.listenPort)" },
+            .restartOnly("node") { "\($0.proxy.nodeHost):\($0.proxy.nodePort)" },
+            .restartOnly("workers") { $0.proxy.workers },
+            .restartOnly("admin.listen") { "\($0.admin.listenHost):\($0.admin.listenPort)" },
+            .restartOnly("commands") { $0.commandsSource },
+            .restartOnly("read_buffer_bytes") { $0.proxy.readBufferBytes },
+            .restartOnly("tcp_nodelay") { $0.proxy.tcpNoDelay },
+            .restartOnly("passthrough") { $0.proxy.passthrough },
+            .restartOnly("replication_streams") { $0.proxy.readsReplicationStreams },
+            .restartOnly("fence.epoch_history") { $0.fence.epochHistory },
+            .restartOnly("fence.epoch_log") { $0.fence.epochLogPath },
+            .restartOnly("node_auth.user") { $0.nodeAuth.user },
+            .restartOnly("node_auth.password_env") { $0.nodeAuth.passwordEnvironmentVariable },
+            .restartOnly("node_auth.password_file") { $0.nodeAuth.passwordFile },
+            .restartOnly("peers") { $0.peers },
+            .restartOnly("shutdown.lock_file") { $0.shutdown.lockFile },
+        ]
     }
 }
 
 extension SlotwardenConfig {
     /// Takes the options that can change live from `new`, keeping the others.
     mutating func apply(live new: SlotwardenConfig) {
-        logLevel = new.logLevel
-        proxy.highWatermarkBytes = new.proxy.highWatermarkBytes
-        proxy.lowWatermarkBytes = new.proxy.lowWatermarkBytes
-        proxy.maxClients = new.proxy.maxClients
-        proxy.nodeConnectTimeoutMilliseconds = new.proxy.nodeConnectTimeoutMilliseconds
-        admin.tokenFile = new.admin.tokenFile
-        admin.tokenEnvironmentVariable = new.admin.tokenEnvironmentVariable
-        admin.maxPauseMilliseconds = new.admin.maxPauseMilliseconds
-        admin.topSlots = new.admin.topSlots
-        fence.rolePollIntervalMilliseconds = new.fence.rolePollIntervalMilliseconds
-        fence.fence = new.fence.fence
-        shutdown.drainTimeoutMilliseconds = new.shutdown.drainTimeoutMilliseconds
-        shutdown.lingerMilliseconds = new.shutdown.lingerMilliseconds
+        for option in ReloadableOption.all { option.takeLive?(&self, new) }
     }
 }
