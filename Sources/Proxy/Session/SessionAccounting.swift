@@ -184,13 +184,10 @@ struct SessionAccounting: ~Copyable {
         noteHeadChanged(ledger: ledger)
     }
 
-    /// Whether the next reply answers an ordinary command on a connection that is neither subscribed,
-    /// monitoring nor a pipe (a slot migration link answers nothing once established): then any frame
-    /// but a push or an error simply completes it, and the session feeds plain replies to
-    /// `plainReplyScanned`.
-    var takesPlainReplies: Bool {
-        !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring && !repliesArePipe
-    }
+    /// Whether the next reply answers an ordinary command on a connection neither subscribed,
+    /// monitoring nor a pipe (an established migration link): then any frame but a push or an error
+    /// completes it, and the session feeds plain replies to `plainReplyScanned`.
+    var takesPlainReplies: Bool { !inFlight.isEmpty && inFlight.first.kind == .ordinary && !subscribed && !monitoring && !repliesArePipe }
 
     /// `replyScanned` for a plain reply while `takesPlainReplies`.
     @inline(__always)
