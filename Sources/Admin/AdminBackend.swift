@@ -46,6 +46,9 @@ public protocol AdminBackend: Sendable {
     func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool
     /// The slot cuts kept in memory; nil without a fence.
     func slotCuts() async -> SlotCutHistory?
+    /// How many cuts of the ledger began and finished, once none is under way or `timeout` passed;
+    /// nil without a fence.
+    func ledgerCutsSettled(within timeout: Duration) async -> LedgerCutCount?
     /// For each replica link through the sidecar: what its replica counts as bytes in, per slot, up to
     /// the stream offset `offset` (everything forwarded when nil).
     func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport]
@@ -100,6 +103,7 @@ extension AdminBackend {
     public func replicationLinks(reaching primaryOffset: Int64, timeoutMilliseconds: Int) async -> [ProxyServer.ReplicationLinkStatus] { [] }
     public func cutSlots(ifOwnersDifferFrom owners: SlotOwners) async -> Bool { false }
     public func slotCuts() async -> SlotCutHistory? { nil }
+    public func ledgerCutsSettled(within timeout: Duration) async -> LedgerCutCount? { nil }
     public func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] { [] }
 }
 
@@ -188,6 +192,10 @@ public struct ProxyBackend: AdminBackend {
     }
 
     public func slotCuts() async -> SlotCutHistory? { await fence?.slotCuts }
+
+    public func ledgerCutsSettled(within timeout: Duration) async -> LedgerCutCount? {
+        await fence?.ledgerCutsSettled(within: timeout)
+    }
 
     public func replicaViews(upTo offset: Int64?) async -> [ProxyServer.ReplicaViewReport] {
         await server.replicaViews(upTo: offset)

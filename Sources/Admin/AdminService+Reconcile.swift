@@ -26,6 +26,7 @@ extension AdminService {
         let snapshot: LedgerSnapshot
         let nodeReplication: ReplicationInfo?
         var replication = ReplicationReport(replicasOnNode: replicas, linksThroughSidecar: 0, primaryOffset: nil, behind: [], stream: nil)
+        var baseline: NodeSlotStats?
         switch mode {
         case .live:
             let inFlight = await backend.inFlightCount()
@@ -34,18 +35,27 @@ extension AdminService {
             let read = try await readNodeStatsAndOwners()
             (raw, nodeReplication) = (read.stats, read.replication)
             snapshot = await backend.snapshot()
+            baseline = await backend.epochBaseline() ?? self.baseline
             replication.linksThroughSidecar = await backend.replicationLinks(reaching: 0, timeoutMilliseconds: 0).count
             liveWindow = LiveWindow(
                 inFlightCommands: inFlight,
                 note: "read without pausing clients: commands in flight may be counted by one side only")
         case .fenced:
             // A slot whose owner changed since the last cut was reset on the node: cut it first (under
-            // the sidecar's fence), then read again. Owners changing three times in a row is reported
-            // as it stands.
+            // the sidecar's fence), then read again. So is a reading that a cut of the ledger overlapped
+            // (see LedgerCutCount), begun while one was under way or made while the fence cut for a
+            // change this read saw too. The third reading is reported as it stands.
             var attempt = 1
             while true {
+                let cutsBefore = await backend.ledgerCutsSettled(within: .milliseconds(configuration.maxPauseMilliseconds))
                 let read = try await fencedRead()
                 if let owners = read.owners, attempt < 3, await backend.cutSlots(ifOwnersDifferFrom: owners) {
+                    attempt += 1
+                    continue
+                }
+                baseline = await backend.epochBaseline() ?? self.baseline
+                let cutsAfter = await backend.ledgerCutsSettled(within: .zero)
+                if attempt < 3, cutsBefore?.inProgress == true || cutsAfter != cutsBefore {
                     attempt += 1
                     continue
                 }
@@ -62,7 +72,7 @@ extension AdminService {
             }
         }
         // Read after the node: a slot cut made for this reconciliation moved the baseline.
-        guard let baseline = await backend.epochBaseline() ?? self.baseline else { throw Self.noBaseline }
+        guard let baseline else { throw Self.noBaseline }
         let stats: NodeSlotStats
         do {
             stats = try raw.parse()

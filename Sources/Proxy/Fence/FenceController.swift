@@ -24,12 +24,12 @@ public actor FenceController {
     /// The node's view of the slot owners when the epoch opened or the last slot cut was made: the
     /// owners that the baseline's counters belong to. A different view means slots were reset.
     public private(set) var slotOwners: SlotOwners?
-    private var cuts: SlotCutHistory
+    var cuts: SlotCutHistory
     /// What made the poll that found the change the fence is cutting for.
     private var cutTrigger = SlotCutTrigger.poll
     private var cutWaiters: [CheckedContinuation<Void, Never>] = []
     /// Callers of `slotCut(after:within:)`, by token.
-    private var cutObservers: [UInt64: (after: UInt64, continuation: CheckedContinuation<SlotCut?, Never>)] = [:]
+    var cutObservers: [UInt64: (after: UInt64, continuation: CheckedContinuation<SlotCut?, Never>)] = [:]
     private let awaitedPollMilliseconds: Int
     /// An operator asked for the node's counters to be zeroed at this cut (`CONFIG RESETSTAT`).
     private var resetNodeAtCut = false
@@ -51,51 +51,18 @@ public actor FenceController {
     /// The ask made at start-up, before the actor could keep track of it: the first in that order.
     var startupStreamRead: Task<ReplicaStreamRead, Never>?
 
-    private struct EpochWaiter {
+    struct EpochWaiter {
         let after: UInt64
         /// Finds the waiter again when its deadline passes.
         let token: UInt64
         let continuation: CheckedContinuation<EpochRecord?, Never>
     }
-    private var epochWaiters: [EpochWaiter] = []
-    private var nextWaiterToken: UInt64 = 0
-
-    /// Waits until an epoch with an id greater than `id` has closed, and returns the first such.
-    public func closedEpoch(after id: UInt64) async -> EpochRecord {
-        // Only a deadline answers nil, and this wait has none.
-        await epochClosing(after: id, token: newWaiterToken()).unsafelyUnwrapped
-    }
-
-    /// `closedEpoch(after:)` that gives up after `timeout`: nil when no such epoch closed in time
-    /// (the fence did not see the change that should have closed it).
-    public func closedEpoch(after id: UInt64, within timeout: Duration) async -> EpochRecord? {
-        let token = newWaiterToken()
-        // Holds the controller only until awaited below (a weak reference would outlive the wait).
-        let deadline = Task {
-            try? await Task.sleep(for: timeout)
-            giveUp(token)
-        }
-        let closed = await epochClosing(after: id, token: token)
-        // Awaited, so that nothing of this wait outlives it (a process may exit right after).
-        deadline.cancel()
-        await deadline.value
-        return closed
-    }
-
-    private func newWaiterToken() -> UInt64 {
-        defer { nextWaiterToken += 1 }
-        return nextWaiterToken
-    }
-
-    private func epochClosing(after id: UInt64, token: UInt64) async -> EpochRecord? {
-        if let closed = history.epochs.first(where: { $0.id > id }) { return closed }
-        return await withCheckedContinuation { epochWaiters.append(EpochWaiter(after: id, token: token, continuation: $0)) }
-    }
-
-    private func giveUp(_ token: UInt64) {
-        guard let index = epochWaiters.firstIndex(where: { $0.token == token }) else { return }
-        epochWaiters.remove(at: index).continuation.resume(returning: nil)
-    }
+    var epochWaiters: [EpochWaiter] = []
+    /// Callers of `ledgerCutsSettled(within:)`, by token.
+    var settleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+    var nextWaiterToken: UInt64 = 0
+    /// The ledger's cuts begun and finished (see ``LedgerCutCount``).
+    public internal(set) var ledgerCuts = LedgerCutCount()
 
     public struct Counters: Sendable, Equatable, Codable {
         public var fences: UInt64 = 0
@@ -198,25 +165,6 @@ public actor FenceController {
             Task { await self.ownersChanged(observed, since: known, trigger: .reconcile) }
         }
         return true
-    }
-
-    /// The first slot cut with an id greater than `id`, waiting up to `timeout` for one; nil when
-    /// none was made in time.
-    public func slotCut(after id: UInt64, within timeout: Duration) async -> SlotCut? {
-        if let made = cuts.cuts.first(where: { $0.id > id }) { return made }
-        let token = newWaiterToken()
-        let deadline = Task {
-            try? await Task.sleep(for: timeout)
-            stopObserving(token)
-        }
-        let cut = await withCheckedContinuation { cutObservers[token] = (id, $0) }
-        deadline.cancel()
-        await deadline.value
-        return cut
-    }
-
-    private func stopObserving(_ token: UInt64) {
-        cutObservers.removeValue(forKey: token)?.continuation.resume(returning: nil)
     }
 
     private func record(_ cut: SlotCut) {
@@ -381,10 +329,12 @@ public actor FenceController {
         }
         let changes = seen.changes(since: known)
         let slots = changes.map(\.slot)
+        ledgerCuts.started += 1
         let closed = await server.cut(slots)
         nodeStatsAtOpen = nodeStatsAtOpen?.rebasing(slots, on: stats)
         slotOwners = seen
         if let replication = replicationAtCut { rebaseStream(slots, replication) }
+        finishLedgerCut()
         let rows = stats.bySlot()
         var cut = SlotCut(
             id: cuts.total + 1, epoch: current.id, at: Date().timeIntervalSince1970, trigger: cutTrigger, fenced: true,
@@ -408,6 +358,7 @@ public actor FenceController {
     }
 
     private func cutEpoch(_ reason: EpochReason) async {
+        ledgerCuts.started += 1
         let cut = await server.closeEpoch()
         let now = Date().timeIntervalSince1970
         var closed = current
@@ -432,6 +383,7 @@ public actor FenceController {
         ownersAfterReset = nil
         replicationAfterReset = nil
         resetNodeAtCut = false
+        finishLedgerCut()
         await handle(.epochOpened)
         // The pause ended with the next epoch's opening; it belongs to the record of the epoch just closed.
         let pause = lastPause

@@ -32,6 +32,9 @@ final class FakeBackend: AdminBackend {
         /// What the primary's sidecar answers now, and the baseline of the period.
         var streamRead = FenceController.ReplicaStreamRead.notReplica
         var streamBaseline: ReplicaStreamBaseline?
+        /// What `ledgerCutsSettled` answers, one entry per call (the last one stays), each with the
+        /// ledger as that count leaves it (nil: as it is). Empty: there is no fence.
+        var cutCounts: [(count: LedgerCutCount, ledger: LedgerSnapshot?)] = []
         /// What this sidecar serves at /v1/replication/stream.
         var servedStream = ReplicaStreamCounts(sidecar: "fake", chain: 1, nextLink: 2, upToOffset: 0, complete: true, slots: [])
     }
@@ -54,6 +57,15 @@ final class FakeBackend: AdminBackend {
     func fenceStatus() async -> FenceStatus? { state.withLock { $0.fence } }
 
     func slotCuts() async -> SlotCutHistory? { state.withLock { $0.cuts } }
+
+    func ledgerCutsSettled(within timeout: Duration) async -> LedgerCutCount? {
+        state.withLock { state in
+            guard let next = state.cutCounts.first else { return nil }
+            if state.cutCounts.count > 1 { state.cutCounts.removeFirst() }
+            if let ledger = next.ledger { state.snapshot = ledger }
+            return next.count
+        }
+    }
 
     func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {
         state.withLock { state in
