@@ -16,6 +16,9 @@ public final class LedgerShard {
     /// reconciliation names.
     private let markBits: UnsafeMutablePointer<UInt64>
     static let markWords = HashSlot.count / 64 * SlotMark.allCases.count
+    /// Replicas that left while the node still held their stream back (see
+    /// ``noteDroppedReplicaStream()``), this epoch.
+    public private(set) var droppedReplicaStreams = 0
 
     public init() {
         wireSlots = .allocate(capacity: HashSlot.count)
@@ -52,6 +55,11 @@ public final class LedgerShard {
         (nodeSlots + Int(slot.rawValue)).pointee.add(commands: commands, bytesIn: bytesIn, bytesOut: bytesOut)
     }
 
+    /// A replica left before its stream began to cross: the node charged it for every write since its
+    /// full resync began and dropped that stream unwritten, so the ledger will never see those bytes
+    /// (a reconciliation names them under `replication`).
+    public func noteDroppedReplicaStream() { droppedReplicaStreams += 1 }
+
     @inline(__always)
     public func markScript(slot: HashSlot) { mark(.script, slot: slot) }
 
@@ -73,7 +81,7 @@ public final class LedgerShard {
             wire: Array(UnsafeBufferPointer(start: wireSlots, count: HashSlot.count)),
             node: Array(UnsafeBufferPointer(start: nodeSlots, count: HashSlot.count)),
             buckets: Array(UnsafeBufferPointer(start: wireBuckets, count: Bucket.allCases.count)),
-            markBits: Array(UnsafeBufferPointer(start: markBits, count: Self.markWords)))
+            markBits: Array(UnsafeBufferPointer(start: markBits, count: Self.markWords)), droppedReplicaStreams: droppedReplicaStreams)
     }
 
     /// Zeroes the counters of `slots` (both views) and returns what they held, in the same order:
@@ -99,6 +107,7 @@ public final class LedgerShard {
         nodeSlots.update(repeating: .zero, count: HashSlot.count)
         wireBuckets.update(repeating: .zero, count: Bucket.allCases.count)
         markBits.update(repeating: 0, count: Self.markWords)
+        droppedReplicaStreams = 0
     }
 }
 

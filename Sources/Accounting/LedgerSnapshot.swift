@@ -10,12 +10,15 @@ public struct LedgerSnapshot: Equatable, Sendable {
     /// Indexed by `Bucket.rawValue`.
     public private(set) var buckets: [SlotCounters]
     private var markBits: [UInt64]
+    /// Replicas that left before their stream began to cross (``LedgerShard/noteDroppedReplicaStream()``).
+    public private(set) var droppedReplicaStreams: Int
 
-    init(wire: [SlotCounters], node: [SlotCounters], buckets: [SlotCounters], markBits: [UInt64]) {
+    init(wire: [SlotCounters], node: [SlotCounters], buckets: [SlotCounters], markBits: [UInt64], droppedReplicaStreams: Int) {
         self.wire = wire
         self.node = node
         self.buckets = buckets
         self.markBits = markBits
+        self.droppedReplicaStreams = droppedReplicaStreams
     }
 
     /// An empty ledger.
@@ -24,7 +27,7 @@ public struct LedgerSnapshot: Equatable, Sendable {
             wire: Array(repeating: .zero, count: HashSlot.count),
             node: Array(repeating: .zero, count: HashSlot.count),
             buckets: Array(repeating: .zero, count: Bucket.allCases.count),
-            markBits: Array(repeating: 0, count: LedgerShard.markWords))
+            markBits: Array(repeating: 0, count: LedgerShard.markWords), droppedReplicaStreams: 0)
     }
 
     public subscript(view: LedgerView, slot: HashSlot) -> SlotCounters {
@@ -67,5 +70,6 @@ public struct LedgerSnapshot: Equatable, Sendable {
         }
         for index in buckets.indices { buckets[index] += other.buckets[index] }
         for index in markBits.indices { markBits[index] |= other.markBits[index] }
+        droppedReplicaStreams += other.droppedReplicaStreams
     }
 }

@@ -132,6 +132,10 @@ public struct ReplicationReport: Codable, Sendable, Equatable {
     /// node charged those bytes, the ledger not yet (a replica still receiving its snapshot holds
     /// its stream back). Nil `pending_bytes`: the link's offset is not known.
     public var behind: [LinkBehind]
+    /// Replicas that left this epoch while the node held their stream back (their full resync): it
+    /// charged them for every write meanwhile and dropped that stream unwritten. Optional: a sidecar
+    /// of an earlier version does not say.
+    public var droppedStreams: Int?
 
     public struct LinkBehind: Codable, Sendable, Equatable {
         public var connection: UInt64
@@ -142,7 +146,7 @@ public struct ReplicationReport: Codable, Sendable, Equatable {
     public var stream: ReplicaStreamStatus?
 
     /// Whether some stream the node charged is not on the ledger.
-    public var isIncomplete: Bool { replicasOnNode > linksThroughSidecar || !behind.isEmpty }
+    public var isIncomplete: Bool { replicasOnNode > linksThroughSidecar || !behind.isEmpty || (droppedStreams ?? 0) > 0 }
 }
 
 /// The replica side of the stream accounting, as a reconciliation reports it.

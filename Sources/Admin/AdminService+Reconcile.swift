@@ -79,6 +79,7 @@ extension AdminService {
         } catch {
             throw Failure(.serviceUnavailable, code: "node_unreadable", "cannot parse CLUSTER SLOT-STATS: \(error)")
         }
+        replication.droppedStreams = snapshot.droppedReplicaStreams
         let stream = await replicaStream(nodeReplication)
         replication.stream = stream.status
         let outcome = Reconciler.reconcile(

@@ -11,8 +11,9 @@
 /// - **The replica went away**: the node goes on feeding (and charging) the link until it notices.
 ///   Once every writer is paused and drained and `master_repl_offset` is read, the sidecar reads
 ///   (and charges) the link up to that offset, then ends its side; nothing is fed meanwhile that the
-///   node would charge and never write. (A replica lost during its full sync is the exception: the
-///   node holds its stream until the snapshot is through, and drops it unwritten.)
+///   node would charge and never write. (Not for a replica lost during its full resync: the node
+///   held that stream back and drops it unwritten, so the link closes at once; see
+///   `ReplicationLink.nodeHoldsStream`.)
 ///
 /// The pause is bounded by `maxPauseMilliseconds`, like any other; when it runs out first, the link
 /// is charged as it crosses, as without the fence.
@@ -28,7 +29,11 @@ extension ProxyServer {
     /// ends, and feeds nothing while the writers are paused.
     static let streamFenceDrainMilliseconds = 500
 
+    /// How many stream fences have begun: each pauses every client for a moment.
+    public var replicaStreamFences: Int { streamFenceCount.load(ordering: .relaxed) }
+
     func fenceReplicaStream(_ fence: ReplicaStreamFence) async {
+        streamFenceCount.add(1, ordering: .relaxed)
         let bound = Int(configuration.maxPauseMilliseconds)
         await pauseClientReads()
         let drained = await drain(timeoutMilliseconds: min(bound, Self.streamFenceDrainMilliseconds))

@@ -42,6 +42,8 @@ public final class ProxyServer: Sendable {
     let replicaStreams: ReplicaStreamChains
 
     let events: ProxyEvents
+    /// Stream fences begun (see ``ReplicaStreamFence``).
+    let streamFenceCount = Atomic<Int>(0)
 
     public init(configuration: ProxyConfiguration, node: NodeFacts, logger: Logger, events: ProxyEvents = ProxyEvents()) throws {
         self.configuration = configuration

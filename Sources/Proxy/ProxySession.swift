@@ -249,10 +249,17 @@ final class ProxySession: TCPStreamDelegate {
     }
 
     /// The replica at the end of this link went away. Its chain ends here; the node goes on feeding
-    /// and charging the link until it notices, so the link's end is fenced (``ReplicaStreamFence``).
+    /// and charging the link until it notices, so the link's end is fenced (``ReplicaStreamFence``),
+    /// unless the node still held the stream back: it drops that unwritten, so nothing is left to
+    /// cross and no one is paused for it.
     private func replicaLeftLink() {
         guard !clientGone else { return }
         guard !nodeReachedEOF else { return closeBoth() }
+        if core.replicationLink?.nodeHoldsStream == true {
+            core.ledger.noteDroppedReplicaStream()
+            endChainedLink()
+            return closeBoth()
+        }
         clientGone = true
         blockClient(.finished)
         node?.startReading()

@@ -188,6 +188,33 @@ struct ReplicaReconcileTests {
         #expect(report.verdict == .match, "\(report.summary) \(report.slots.filter { $0.status != .match }.prefix(5))")
         #expect(report.slots.reduce(0) { $0 + $1.node.bytesOut } > 200 * 64 * 1024, "the replica was charged for the values")
     }
+
+    @Test(
+        "a replica that leaves during its full resync: no client is paused for it, and what the node charged for it is named replication",
+        arguments: [8, 9])
+    func replicaLostDuringItsFullResync(major: Int) async throws {
+        let cluster = try LocalCluster(major: major)
+        defer { cluster.stop() }
+        let primary = try #require(try cluster.currentRoles()).primary
+        let admin = AdminService(backend: ProxyBackend(sidecar: primary.sidecar))
+        // It never acknowledges its snapshot: the node charges it for every write and holds its stream.
+        let loading = try FakeReplica(port: primary.sidecarPort)
+        try waitUntil("the node counts the new replica", timeout: .seconds(10)) {
+            try primary.info(section: "replication")["connected_slaves"] == "2" ? true : nil
+        }
+        try Self.writeMixedTraffic(through: try primary.viaSidecar())
+        let fencesBefore = primary.server.replicaStreamFences
+        loading.close()
+        try waitUntil("the node lets the replica go", timeout: .seconds(10)) {
+            try primary.info(section: "replication")["connected_slaves"] == "1" ? true : nil
+        }
+        let report = try await admin.reconcile(mode: .fenced)
+        #expect(primary.server.replicaStreamFences == fencesBefore, "the node would write nothing more down that link")
+        #expect(report.replication.droppedStreams == 1 && report.replication.linksThroughSidecar == 1, "\(report.replication)")
+        let differing = report.slots.filter { $0.status != .match }
+        #expect(!differing.isEmpty && report.summary.unexplained == 0, "\(report.summary)")
+        #expect(differing.allSatisfy { $0.reasons == [.replication] && $0.difference.bytesIn == 0 && $0.difference.bytesOut > 0 }, "\(differing)")
+    }
 }
 
 /// A replica made by hand: the handshake, `PSYNC ? -1`, and (on `acknowledge`) `REPLCONF ACK`, which

@@ -342,6 +342,25 @@ struct SessionAccountingTests {
         #expect(harness.core.replicationLink?.forwardedOffset == 100 + Int64(commandBytes))
     }
 
+    @Test("a full resync's stream is held by the node until its first bytes cross; a partial resync's never is")
+    func nodeHoldsAFullResyncsStream() {
+        let harness = Harness()
+        harness.send(command("PSYNC", "?", "-1"))
+        let mark = String(repeating: "m", count: 40)
+        harness.receive("\n\n+FULLRESYNC \(String(repeating: "r", count: 40)) 100\r\n$EOF:\(mark)\r\nREDIS0011")
+        #expect(harness.core.replicationLink?.nodeHoldsStream == true, "the snapshot is crossing")
+        harness.receive(mark)
+        #expect(harness.core.replicationLink?.nodeHoldsStream == true, "the snapshot is through, the first ACK not yet")
+        // The first bytes of a command (a large one may stop there behind a slow replica) are enough.
+        harness.receive(String(command("SELECT", "0").prefix(6)))
+        #expect(harness.core.replicationLink?.nodeHoldsStream == false)
+
+        let continued = Harness()
+        continued.send(command("PSYNC", String(repeating: "r", count: 40), "5001"))
+        continued.receive("+CONTINUE \(String(repeating: "r", count: 40))\r\n")
+        #expect(continued.core.replicationLink?.nodeHoldsStream == false)
+    }
+
     @Test("a partial resync continues from the offset PSYNC asked for")
     func replicationContinues() {
         let harness = Harness()
