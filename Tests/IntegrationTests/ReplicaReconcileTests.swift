@@ -103,10 +103,7 @@ struct ReplicaReconcileTests {
 
         // A replica that attaches through the sidecar but does not acknowledge its snapshot yet: the
         // node charges it for every write from now on and holds its stream back until it does.
-        let loading = try FakeReplica(port: primary.sidecarPort)
-        try waitUntil("the node counts the new replica", timeout: .seconds(10)) {
-            try primary.info(section: "replication")["connected_slaves"] == "2" ? true : nil
-        }
+        let loading = try FakeReplica.loading(through: primary)
         let client = try primary.viaSidecar()
         try Self.writeMixedTraffic(through: client)
         let behind = try await admin.reconcile(mode: .fenced)
@@ -198,10 +195,7 @@ struct ReplicaReconcileTests {
         let primary = try #require(try cluster.currentRoles()).primary
         let admin = AdminService(backend: ProxyBackend(sidecar: primary.sidecar))
         // It never acknowledges its snapshot: the node charges it for every write and holds its stream.
-        let loading = try FakeReplica(port: primary.sidecarPort)
-        try waitUntil("the node counts the new replica", timeout: .seconds(10)) {
-            try primary.info(section: "replication")["connected_slaves"] == "2" ? true : nil
-        }
+        let loading = try FakeReplica.loading(through: primary)
         try Self.writeMixedTraffic(through: try primary.viaSidecar())
         let fencesBefore = primary.server.replicaStreamFences
         loading.close()
@@ -230,6 +224,16 @@ private final class FakeReplica {
             guard reply == .simpleString("OK") else { throw NodeClient.Failure("\(step) answered \(reply)") }
         }
         try client.send(RESPEncoder.command(["PSYNC", "?", "-1"]))
+    }
+
+    /// One attached through `primary`'s sidecar, beside the cluster's own replica, once the node
+    /// counts it: it has not acknowledged its snapshot yet.
+    static func loading(through primary: LocalCluster.Member) throws -> FakeReplica {
+        let replica = try FakeReplica(port: primary.sidecarPort)
+        try waitUntil("the node counts the new replica", timeout: .seconds(10)) {
+            try primary.info(section: "replication")["connected_slaves"] == "2" ? true : nil
+        }
+        return replica
     }
 
     func acknowledge() throws { try client.send(RESPEncoder.command(["REPLCONF", "ACK", "0"])) }
