@@ -68,10 +68,13 @@ public protocol AdminBackend: Sendable {
 public struct FenceStatus: Sendable {
     public var epochID: UInt64
     public var counters: FenceController.Counters
+    /// Stream fences begun around a replica's link (``ProxyServer/replicaStreamFences``).
+    public var replicaStreamFences: Int
 
-    public init(epochID: UInt64, counters: FenceController.Counters) {
+    public init(epochID: UInt64, counters: FenceController.Counters, replicaStreamFences: Int = 0) {
         self.epochID = epochID
         self.counters = counters
+        self.replicaStreamFences = replicaStreamFences
     }
 }
 
@@ -140,7 +143,7 @@ public struct ProxyBackend: AdminBackend {
 
     public func fenceStatus() async -> FenceStatus? {
         guard let fence else { return nil }
-        return FenceStatus(epochID: await fence.openEpoch.id, counters: await fence.counters)
+        return FenceStatus(epochID: await fence.openEpoch.id, counters: await fence.counters, replicaStreamFences: server.replicaStreamFences)
     }
 
     public func closeEpoch(resetNodeStats: Bool) async -> EpochRecord? {

@@ -116,6 +116,7 @@ public final class AdminMetrics: Sendable {
                 advance(&state, "slot_cuts", [("fenced", "true")], to: counters.fencedSlotCuts)
                 advance(&state, "slot_cuts", [("fenced", "false")], to: counters.unfencedSlotCuts)
                 advance(&state, "slots_cut", [], to: counters.slotsCut)
+                advance(&state, "replica_stream_fences", [], to: UInt64(fence.replicaStreamFences))
                 for milliseconds in counters.pauseMilliseconds.dropFirst(state.fencePausesRecorded) {
                     pauseDuration.record(.milliseconds(milliseconds))
                 }
@@ -127,6 +128,10 @@ public final class AdminMetrics: Sendable {
             }
         }
         registry.makeGauge(descriptor: Self.name("connections_active", "", "Client connections open now")).set(Int64(connections.active))
+        registry.makeGauge(
+            descriptor: Self.name(
+                "replica_streams_dropped", "", "Replicas that left during their full resync this epoch: the node dropped the stream it charged them")
+        ).set(Int64(snapshot.droppedReplicaStreams))
         state.withLock { state in
             let total = snapshot.total(.wire)
             advance(&state, "bytes_in", [], to: total.bytesIn)
@@ -172,6 +177,7 @@ public final class AdminMetrics: Sendable {
         "promotion_guard_failures": "Promotion guards the control connection could not carry out",
         "slot_cuts": "Slot cuts: owner changes that reset slots on the node, cut under the fence or (slots it never reported) without",
         "slots_cut": "Slots cut in all slot cuts",
+        "replica_stream_fences": "Pauses around a replica's link: a PSYNC that may continue, or a replica that left",
     ]
 
     private func counter(_ metric: String, _ labels: [(String, String)]) -> Counter {

@@ -27,12 +27,12 @@ import TestSupport
         counters.carriedOverCommands = 3
         counters.pauseMilliseconds = [40, 300]
         counters.drainMilliseconds = [0, 200]
-        backend.update { $0.fence = FenceStatus(epochID: 3, counters: counters) }
+        backend.update { $0.fence = FenceStatus(epochID: 3, counters: counters, replicaStreamFences: 5) }
         var later = counters
         later.fences = 3
         later.pauseMilliseconds.append(10)
         later.drainMilliseconds.append(0)
-        let second = FenceStatus(epochID: 4, counters: later)
+        let second = FenceStatus(epochID: 4, counters: later, replicaStreamFences: 6)
         let service = AdminService(backend: backend, configuration: AdminConfiguration(topSlots: 16))
         try await service.withRouter { client in
             let text = try await client.get("/metrics").text
@@ -41,13 +41,22 @@ import TestSupport
             #expect(sample(text, "slotwarden_failover_fence_timeouts_total") == 1)
             #expect(sample(text, "slotwarden_carried_over_commands_total") == 3)
             #expect(sample(text, "slotwarden_fence_pause_seconds_count") == 2)
+            #expect(sample(text, "slotwarden_replica_stream_fences_total") == 5)
+            #expect(sample(text, "slotwarden_replica_streams_dropped") == 0)
             // A second scrape records only what is new.
-            backend.update { $0.fence = second }
+            let dropped = LedgerShard()
+            dropped.noteDroppedReplicaStream()
+            backend.update {
+                $0.fence = second
+                $0.snapshot = dropped.snapshot()
+            }
             let again = try await client.get("/metrics").text
             #expect(sample(again, "slotwarden_epoch") == 4)
             #expect(sample(again, "slotwarden_failover_fences_total") == 3)
             #expect(sample(again, "slotwarden_fence_pause_seconds_count") == 3)
             #expect(sample(again, "slotwarden_fence_drain_seconds_count") == 3)
+            #expect(sample(again, "slotwarden_replica_stream_fences_total") == 6)
+            #expect(sample(again, "slotwarden_replica_streams_dropped") == 1)
         }
     }
 
