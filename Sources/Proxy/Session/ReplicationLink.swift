@@ -24,10 +24,6 @@ struct ReplicationLink {
     private(set) var forwardedOffset: Int64?
     /// For `+CONTINUE`: the offset the stream resumes after (`PSYNC`'s offset argument less one).
     private let continueAfter: Int64?
-    /// A `+FULLRESYNC` answered the link.
-    private var fullyResyncing = false
-    /// Some of the stream after the snapshot has crossed (a command's first bytes are enough).
-    private var streamBegan = false
     /// The stream up to this offset is the backlog a `+CONTINUE` resends: the node charged it when
     /// it first fed it (to the replicas attached then), not now, so it is not charged here either;
     /// the replica still counts it. Read by the stream fence (``SessionCore/streamFenced(unchargedThrough:)``).
@@ -55,18 +51,18 @@ struct ReplicationLink {
     /// Whether the snapshot is behind and the link carries commands.
     var streamsCommands: Bool { scanner.streamsCommands }
 
-    /// A full resync whose stream has not begun to cross: the node holds it back until the snapshot
-    /// is through and the replica's first `REPLCONF ACK` came (charging every write to it meanwhile),
-    /// and drops it unwritten if the replica leaves first.
-    var nodeHoldsStream: Bool { fullyResyncing && !streamBegan }
+    /// A full resync whose stream has not begun to cross (not even a command's first bytes): the node
+    /// holds it back until the snapshot is through and the replica's first `REPLCONF ACK` came
+    /// (charging every write to it meanwhile), and drops it unwritten if the replica leaves first.
+    private(set) var nodeHoldsStream = false
 
     /// Scans bytes the node sent down the link; false when they stopped being a replication stream
     /// (the rest of the link is not charged).
     mutating func streamRead(_ bytes: UnsafeRawBufferPointer, ledger: LedgerShard) -> Bool {
         guard violation == nil else { return false }
+        if nodeHoldsStream && scanner.streamsCommands { nodeHoldsStream = false }
         var position = 0
         while position < bytes.count {
-            if !streamBegan && scanner.streamsCommands { streamBegan = true }
             if let plain = scanner.nextPlainCommand(in: bytes, at: &position) {
                 let slot: HashSlot? = if plain.arityIsValid, case .slot(let slot) = plain.keys { slot } else { nil }
                 charge(wireBytes: plain.wireBytes, slot: slot, command: .known(plain.entryIndex), ledger: ledger)
@@ -75,9 +71,9 @@ struct ReplicationLink {
             switch scanner.next(in: bytes, at: &position) {
             case .complete(.fullResync(let start)):
                 forwardedOffset = start
-                fullyResyncing = true
+                nodeHoldsStream = true
             case .complete(.partialResync): forwardedOffset = continueAfter
-            case .complete(.snapshot): break
+            case .complete(.snapshot): nodeHoldsStream = position == bytes.count
             case .complete(.command(let request)): charge(request, ledger: ledger)
             case .incomplete: return true
             case .malformed(let problem):
